@@ -1,0 +1,1 @@
+"""Reproduction and benchmark scripts (run as `python -m experiments.<name>`)."""

@@ -1,0 +1,111 @@
+"""PDE residuals of dynamical measure transport, evaluated at one point (x, t).
+
+Fields are callables: scalar fields `V, Phi: (x, t) -> ()`, vector fields `mu, f, s: (x, t) -> (d,)`.
+`sigma` is a scalar, a constant `(d, d)` matrix, or a function of t returning either; D = σσᵀ.
+Every residual takes an operator backend `op` (default exact) and a `key` for stochastic backends.
+Paper 003 = Sun et al., *Dynamical measure transport*; paper 002 = Deveney et al., *ODE–SDE gap*.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from pinnflow.operators import EXACT, Backend, grad, jacobian, time_derivative
+
+__all__ = ["log_fp", "log_ce", "hjb", "score", "score_fp", "diffusion_at"]
+
+ScalarField = Callable[[jax.Array, jax.Array], jax.Array]
+VectorField = Callable[[jax.Array, jax.Array], jax.Array]
+Sigma = float | jax.Array | Callable[[jax.Array], jax.Array]
+
+
+def diffusion_at(sigma: Sigma, t) -> jax.Array:
+    """σ(t): a scalar (σ·I) or a (d, d) matrix."""
+    return jnp.asarray(sigma(t) if callable(sigma) else sigma)
+
+
+def _is_zero(sigma: Sigma) -> bool:
+    """Statically zero diffusion (a Python number 0), so the second-order term can be skipped."""
+    return isinstance(sigma, int | float) and sigma == 0
+
+
+def _keys(key: jax.Array | None, n: int) -> list:
+    return [None] * n if key is None else list(jax.random.split(key, n))
+
+
+def _diffusion_terms(
+    F: Callable[[jax.Array], jax.Array], gF: jax.Array, sigma: Sigma, x, t, op: Backend, key
+) -> tuple[jax.Array, jax.Array]:
+    """(½‖σᵀ∇F‖², ½Tr(σσᵀ∇²F)) for a scalar field F of x alone, with ∇F = gF given."""
+    if _is_zero(sigma):
+        zero = jnp.zeros((), gF.dtype)
+        return zero, zero
+    S = diffusion_at(sigma, t).astype(gF.dtype)
+    if S.ndim == 0:
+        return 0.5 * S**2 * (gF @ gF), 0.5 * S**2 * op.laplacian(F, x, key)
+    sg = S.T @ gF
+    return 0.5 * (sg @ sg), 0.5 * op.weighted_trace(F, S @ S.T, x, key)
+
+
+def log_fp(
+    V: ScalarField, mu: VectorField, sigma: Sigma, x: jax.Array, t, op: Backend = EXACT, key=None
+) -> jax.Array:
+    """Log Fokker–Planck residual, paper 003 eq. (7):
+    ∂_tV + div μ + ∇V·μ − ½‖σᵀ∇V‖² − ½Tr(σσᵀ∇²V)."""
+    k_div, k_tr = _keys(key, 2)
+    Vt = lambda y: V(y, t)  # noqa: E731
+    gV = grad(Vt, x)
+    quad, trace = _diffusion_terms(Vt, gV, sigma, x, t, op, k_tr)
+    div_mu = op.divergence(lambda y: mu(y, t), x, k_div)
+    return time_derivative(V, x, t) + div_mu + gV @ mu(x, t) - quad - trace
+
+
+def log_ce(V: ScalarField, mu: VectorField, x: jax.Array, t, op: Backend = EXACT, key=None) -> jax.Array:
+    """Log continuity-equation residual, paper 003 eq. (8): ∂_tV + div μ + ∇V·μ (eq. 7 with σ = 0)."""
+    return log_fp(V, mu, 0, x, t, op, key)
+
+
+def hjb(Phi: ScalarField, sigma: Sigma, x: jax.Array, t, op: Backend = EXACT, key=None) -> jax.Array:
+    """Hamilton–Jacobi–Bellman residual, paper 003 eq. (20): ∂_tΦ + ½‖∇Φ‖² + ½Tr(σσᵀ∇²Φ);
+    eq. (21) for σ = 0 (optimal transport)."""
+    Pt = lambda y: Phi(y, t)  # noqa: E731
+    gP = grad(Pt, x)
+    _, trace = _diffusion_terms(Pt, gP, sigma, x, t, op, key)
+    return time_derivative(Phi, x, t) + 0.5 * (gP @ gP) + trace
+
+
+def score(
+    V: ScalarField, f: VectorField, sigma: Sigma, x: jax.Array, t, op: Backend = EXACT, key=None
+) -> jax.Array:
+    """Time-reversal (score) residual, paper 003 eq. (15), i.e. eq. (7) with μ = σσᵀ∇V − f:
+    ∂_tV − div f − ∇V·f + ½‖σᵀ∇V‖² + ½Tr(σσᵀ∇²V)."""
+    k_div, k_tr = _keys(key, 2)
+    Vt = lambda y: V(y, t)  # noqa: E731
+    gV = grad(Vt, x)
+    quad, trace = _diffusion_terms(Vt, gV, sigma, x, t, op, k_tr)
+    div_f = op.divergence(lambda y: f(y, t), x, k_div)
+    return time_derivative(V, x, t) - div_f - gV @ f(x, t) + quad + trace
+
+
+def score_fp(
+    s: VectorField, f: VectorField, sigma: Sigma, x: jax.Array, t, op: Backend = EXACT, key=None
+) -> jax.Array:
+    """Score Fokker–Planck residual (vector), the x-gradient of eq. (7) with μ = f, s = ∇V
+    (paper 002 eqs. 31–32, transposes as derived; J_ij = ∂_j s_i, D = σσᵀ):
+    ∂_t s + ∇(div f) + J_sᵀf + J_fᵀs − J_sᵀDs − ½∇ div(Ds)."""
+    k_f, k_s = _keys(key, 2)
+    st = lambda y: s(y, t)  # noqa: E731
+    ft = lambda y: f(y, t)  # noqa: E731
+    s_x, f_x = st(x), ft(x)
+    J_s, J_f = jacobian(st, x), jacobian(ft, x)
+    out = time_derivative(s, x, t) + jax.grad(lambda y: op.divergence(ft, y, k_f))(x)
+    out = out + J_s.T @ f_x + J_f.T @ s_x
+    if _is_zero(sigma):
+        return out
+    S = diffusion_at(sigma, t).astype(x.dtype)
+    D = S**2 * jnp.eye(x.shape[-1], dtype=x.dtype) if S.ndim == 0 else S @ S.T
+    Ds = lambda y: D @ st(y)  # noqa: E731
+    return out - J_s.T @ (D @ s_x) - 0.5 * jax.grad(lambda y: op.divergence(Ds, y, k_s))(x)
