@@ -1,0 +1,59 @@
+"""Collocation points (ξ, τ) where the residuals are evaluated (paper 003 App. B.1 eq. 63, App. D.1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from pinnflow.config import CollocationConfig
+from pinnflow.target import Target
+
+__all__ = ["Domain"]
+
+
+@dataclass(frozen=True)
+class Domain:
+    """Ω of eq. (63): at time t the box [lo(t), hi(t)] interpolates linearly (in t/T) between the prior box
+    and the target box. `sample` draws τ ~ U[0, T] and ξ ~ U[lo(τ), hi(τ)]."""
+
+    prior_lo: np.ndarray
+    prior_hi: np.ndarray
+    target_lo: np.ndarray
+    target_hi: np.ndarray
+    T: float
+
+    @classmethod
+    def build(cls, target: Target, cfg: CollocationConfig, prior_std: float, T: float) -> Domain:
+        """Prior box ±prior_k·prior_std; target box from the config or else the target's `domain`."""
+        d = target.dim
+        lo = target.domain[0] if cfg.target_lo is None else np.broadcast_to(cfg.target_lo, (d,))
+        hi = target.domain[1] if cfg.target_hi is None else np.broadcast_to(cfg.target_hi, (d,))
+        lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+        if lo.shape != (d,) or hi.shape != (d,) or np.any(lo >= hi):
+            raise ValueError(f"collocation target box must have lo < hi with shape ({d},), got {lo}, {hi}")
+        k = cfg.prior_k * prior_std
+        return cls(np.full(d, -k), np.full(d, k), lo, hi, float(T))
+
+    def box(self, t: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(lo(t), hi(t)) for times of any shape; boxes have shape t.shape + (d,)."""
+        s = (jnp.asarray(t) / self.T)[..., None]
+        lo = s * self.target_lo + (1 - s) * self.prior_lo
+        hi = s * self.target_hi + (1 - s) * self.prior_hi
+        return lo, hi
+
+    def sample(self, key: jax.Array, n: int, dtype=None) -> tuple[jax.Array, jax.Array]:
+        """n uniform points of Ω: returns (x (n, d), t (n,))."""
+        dtype = dtype or jnp.result_type(float)
+        kt, kx = jax.random.split(key)
+        t = jax.random.uniform(kt, (n,), dtype, 0.0, self.T)
+        lo, hi = self.box(t)
+        u = jax.random.uniform(kx, (n, self.prior_lo.shape[0]), dtype)
+        return (lo + u * (hi - lo)).astype(dtype), t
+
+    def volume_fraction_inside(self, x: jax.Array, t: jax.Array) -> jax.Array:
+        """Fraction of points (x, t) that lie inside Ω (a diagnostic for trajectories leaving the box)."""
+        lo, hi = self.box(t)
+        return jnp.mean(jnp.all((x >= lo) & (x <= hi), axis=-1))

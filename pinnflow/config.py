@@ -1,0 +1,215 @@
+"""Run configuration: one dataclass tree, loadable from YAML, overridable by `section.key=value` strings,
+and validated before anything is compiled."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pinnflow.precision import PRECISIONS
+
+__all__ = [
+    "Config",
+    "NetworkConfig",
+    "OptimConfig",
+    "CollocationConfig",
+    "SamplerConfig",
+    "ConfigError",
+]
+
+
+class ConfigError(ValueError):
+    """An invalid configuration value; the message names the field and what is allowed."""
+
+
+@dataclass
+class NetworkConfig:
+    """Networks for μ, φ and Φ (App. B.1). `kind`: a name from `pinnflow.networks.NETWORKS`."""
+
+    kind: str = "fourier_mlp"
+    width: int = 64
+    depth: int = 3
+    activation: str = "tanh"
+    num_freq: int = 4
+    potential_kind: str = "res_mlp"  # network for Φ (sb, ot); "ot_flow" also available
+    z_width: int = 16  # the small Fourier-MLP z(t) of the annealed losses
+
+
+@dataclass
+class OptimConfig:
+    """Adam with an exponentially decaying learning rate from `lr` to `lr_final` over `steps`."""
+
+    steps: int = 6000
+    batch_size: int = 1024
+    lr: float = 3e-3
+    lr_final: float = 3e-5
+    clip_norm: float | None = 1.0
+    chunk: int = 200  # steps per compiled lax.scan call (progress/NaN checks between chunks)
+    checkpoint_every: int = 1000  # steps; a multiple of `chunk`
+
+
+@dataclass
+class CollocationConfig:
+    """Uniform collocation on Ω of eq. (63): a box moving from the prior box to the target box."""
+
+    prior_k: float = 4.0  # prior box: ±prior_k prior standard deviations
+    target_lo: list[float] | float | None = None  # default: the target's domain
+    target_hi: list[float] | float | None = None
+
+
+@dataclass
+class SamplerConfig:
+    """Time discretisation of the samplers and the evaluation sample size."""
+
+    steps: int = 100
+    n_eval: int = 20000
+    sinkhorn_n: int = 2000
+
+
+@dataclass
+class Config:
+    """Everything a training run needs. Defaults are the CPU demo budget (a 2-D target in minutes).
+
+    `T`, `sigma` = None take the loss's defaults (T = 1; σ = √2 for SDE losses, 0 for ODE losses).
+    """
+
+    loss: str = "log_ce"
+    problem: str | None = None
+    problem_params: dict = field(default_factory=dict)
+    T: float | None = None
+    sigma: float | None = None
+    alpha: float = 1.0  # weight of the HJB term (sb, ot; eqs. 22-23)
+    prior_std: float = 1.0
+    operator: str = "exact"  # trace backend: "exact" or "hutchinson"
+    hutchinson_probes: int = 1
+    seed: int = 0
+    precision: str = "float32"
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    collocation: CollocationConfig = field(default_factory=CollocationConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+
+    def __post_init__(self):
+        for name, cls in (("network", NetworkConfig), ("optim", OptimConfig),
+                          ("collocation", CollocationConfig), ("sampler", SamplerConfig)):
+            val = getattr(self, name)
+            if isinstance(val, dict):
+                setattr(self, name, _build(cls, val, name))
+        self.validate()
+
+    # ---- validation -------------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise `ConfigError` naming the first invalid field."""
+        from pinnflow import losses, models, networks  # late: registries import this module
+
+        def need(cond: bool, key: str, msg: str):
+            if not cond:
+                raise ConfigError(f"config {key}: {msg}")
+
+        need(self.loss in losses.REGISTRY, "loss",
+             f"unknown loss {self.loss!r}; available: {', '.join(losses.names())}")
+        need(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}, got {self.precision!r}")
+        need(self.operator in ("exact", "hutchinson"), "operator", f"'exact' or 'hutchinson', got {self.operator!r}")
+        need(_pos_int(self.hutchinson_probes), "hutchinson_probes", "must be a positive integer")
+        need(self.T is None or _pos(self.T), "T", f"must be > 0, got {self.T}")
+        need(self.sigma is None or _num(self.sigma) and self.sigma >= 0, "sigma", f"must be >= 0, got {self.sigma}")
+        need(_pos(self.alpha), "alpha", f"must be > 0, got {self.alpha}")
+        need(_pos(self.prior_std), "prior_std", f"must be > 0, got {self.prior_std}")
+        need(isinstance(self.seed, int), "seed", f"must be an integer, got {self.seed!r}")
+        need(isinstance(self.problem_params, dict), "problem_params", "must be a mapping")
+        n = self.network
+        for kind_key in ("kind", "potential_kind"):
+            kind = getattr(n, kind_key)
+            need(kind in models.NETWORKS, f"network.{kind_key}",
+                 f"unknown network {kind!r}; available: {', '.join(models.NETWORKS.names())}")
+        need(n.activation in networks.ACTIVATIONS, "network.activation",
+             f"unknown activation {n.activation!r}; available: {', '.join(networks.ACTIVATIONS.names())}")
+        for k in ("width", "depth", "num_freq", "z_width"):
+            need(_pos_int(getattr(n, k)), f"network.{k}", f"must be a positive integer, got {getattr(n, k)!r}")
+        o = self.optim
+        for k in ("steps", "batch_size", "chunk", "checkpoint_every"):
+            need(_pos_int(getattr(o, k)), f"optim.{k}", f"must be a positive integer, got {getattr(o, k)!r}")
+        need(_pos(o.lr), "optim.lr", f"must be > 0, got {o.lr}")
+        need(_pos(o.lr_final) and o.lr_final <= o.lr, "optim.lr_final", f"must be in (0, lr], got {o.lr_final}")
+        need(o.clip_norm is None or _pos(o.clip_norm), "optim.clip_norm", f"must be > 0 or null, got {o.clip_norm}")
+        need(o.checkpoint_every % o.chunk == 0, "optim.checkpoint_every",
+             f"must be a multiple of optim.chunk ({o.chunk}), got {o.checkpoint_every}")
+        c = self.collocation
+        need(_pos(c.prior_k), "collocation.prior_k", f"must be > 0, got {c.prior_k}")
+        s = self.sampler
+        for k in ("steps", "n_eval", "sinkhorn_n"):
+            need(_pos_int(getattr(s, k)), f"sampler.{k}", f"must be a positive integer, got {getattr(s, k)!r}")
+
+    # ---- (de)serialisation ------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Config:
+        return _build(cls, dict(data), "config")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Config:
+        data = _coerce(yaml.safe_load(Path(path).read_text()) or {})
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path}: expected a mapping at top level")
+        return cls.from_dict(data)
+
+    def to_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    def override(self, assignments: list[str]) -> Config:
+        """A new config with `section.key=value` assignments applied (values parsed as YAML)."""
+        data = self.to_dict()
+        for item in assignments:
+            if "=" not in item:
+                raise ConfigError(f"override {item!r}: expected key=value, e.g. optim.lr=1e-3")
+            key, raw = item.split("=", 1)
+            node, parts = data, key.strip().split(".")
+            for p in parts[:-1]:
+                if not isinstance(node.get(p), dict):
+                    raise ConfigError(f"override {item!r}: {p!r} is not a config section")
+                node = node[p]
+            if parts[-1] not in node:
+                raise ConfigError(f"override {item!r}: unknown key {key!r}; keys here: {', '.join(node)}")
+            node[parts[-1]] = _coerce(yaml.safe_load(raw))
+        return Config.from_dict(data)
+
+
+def _build(cls, data: dict, where: str):
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(names)}")
+    return cls(**data)
+
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _coerce(v: Any) -> Any:
+    """YAML 1.1 reads `1e-3` as a string; turn such number-like strings into floats, recursively."""
+    if isinstance(v, dict):
+        return {k: _coerce(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_coerce(x) for x in v]
+    if isinstance(v, str) and _NUMBER.match(v.strip()):
+        return float(v)
+    return v
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _pos(v: Any) -> bool:
+    return _num(v) and v > 0
+
+
+def _pos_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0

@@ -1,0 +1,277 @@
+"""Adam training of a registered loss on collocation batches (paper 003 §3, App. B.1).
+
+`train(target, config, run_dir=None)` compiles the step loop in chunks of `optim.chunk` steps
+(`lax.scan`, no host synchronisation inside a chunk), shows a progress bar, keeps a history table and,
+given a run directory, writes atomic checkpoints every `optim.checkpoint_every` steps. `resume=True`
+continues a killed run exactly (same step, optimiser state and RNG stream). A non-finite loss stops
+training with `TrainingDiverged`; the last good state is saved first.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pandas as pd
+from flax import nnx
+from tqdm.auto import tqdm
+
+from pinnflow import losses
+from pinnflow.collocation import Domain
+from pinnflow.config import Config
+from pinnflow.models import PARAMETRISATIONS, Fields, GaussianPrior, Learned, Setup
+from pinnflow.operators import EXACT, Backend, Hutchinson, unbiased_square
+from pinnflow.precision import set_precision
+from pinnflow.target import Target
+
+__all__ = ["Run", "train", "TrainingDiverged", "build", "make_loss_fn", "load_run"]
+
+CHECKPOINT = "checkpoint.pkl"
+CONFIG = "config.yaml"
+HISTORY = "history.csv"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became non-finite; the last good state was kept."""
+
+
+@dataclass
+class Run:
+    """A trained (or training) transport: config, target, learned parameters and history."""
+
+    config: Config
+    target: Target
+    loss: losses.Loss
+    setup: Setup
+    graphdef: nnx.GraphDef
+    params: nnx.State
+    history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    run_dir: Path | None = None
+    step: int = 0
+    train_seconds: float = 0.0
+    seconds_per_it: float = float("nan")
+
+    @property
+    def model(self) -> Learned:
+        return nnx.merge(self.graphdef, self.params)
+
+    def fields(self, params: nnx.State | None = None) -> Fields:
+        """The learned callables V, μ, flow ... (with `params`, or the run's own)."""
+        model = nnx.merge(self.graphdef, self.params if params is None else params)
+        return PARAMETRISATIONS.get(self.loss.parametrisation).fields(model, self.setup)
+
+    @property
+    def num_params(self) -> int:
+        return int(sum(np.size(x) for x in jax.tree_util.tree_leaves(self.params)))
+
+
+# ---- building blocks ----------------------------------------------------------------------------------
+
+
+def operator(config: Config) -> Backend:
+    return EXACT if config.operator == "exact" else Hutchinson(config.hutchinson_probes)
+
+
+def build(target: Target, config: Config) -> tuple[losses.Loss, Setup, Domain, nnx.GraphDef, nnx.State]:
+    """Resolve the loss defaults, build the networks (seeded by `config.seed`) and the collocation domain."""
+    loss = losses.get(config.loss)
+    T = loss.T if config.T is None else float(config.T)
+    sigma = loss.sigma if config.sigma is None else float(config.sigma)
+    setup = Setup(target, GaussianPrior(target.dim, config.prior_std), T, sigma, config.network)
+    model = PARAMETRISATIONS.get(loss.parametrisation).init(setup, nnx.Rngs(config.seed))
+    graphdef, params = nnx.split(model)
+    domain = Domain.build(target, config.collocation, config.prior_std, T)
+    return loss, setup, domain, graphdef, params
+
+
+def make_loss_fn(loss: losses.Loss, setup: Setup, graphdef: nnx.GraphDef, op: Backend, alpha: float):
+    """(params, x (n,d), t (n,), key) -> (total, {term: mean square}) with the loss's weights.
+
+    With a stochastic backend each squared residual is the unbiased product of two independent
+    estimates (`unbiased_square`)."""
+    pz = PARAMETRISATIONS.get(loss.parametrisation)
+
+    def loss_fn(params, xs, ts, key):
+        fields = pz.fields(nnx.merge(graphdef, params), setup)
+
+        def point(x, t, k):
+            if op.stochastic:
+                return unbiased_square(lambda kk: loss.residuals(fields, x, t, op, kk), k)
+            r = loss.residuals(fields, x, t, op, None)
+            return jax.tree.map(lambda v: v * v, r)
+
+        keys = jax.random.split(key, xs.shape[0])
+        sq = jax.vmap(point)(xs, ts, keys)
+        terms = {k: jnp.mean(v) for k, v in sq.items()}
+        weights = loss.term_weights(alpha, terms)
+        return sum(weights[k] * v for k, v in terms.items()), terms
+
+    return loss_fn
+
+
+def make_optimizer(config: Config) -> optax.GradientTransformation:
+    """Adam with lr decaying exponentially from `lr` to `lr_final` over `steps`; optional clipping."""
+    o = config.optim
+    schedule = optax.exponential_decay(o.lr, transition_steps=o.steps, decay_rate=o.lr_final / o.lr)
+    parts = [optax.clip_by_global_norm(o.clip_norm)] if o.clip_norm else []
+    return optax.chain(*parts, optax.adam(schedule))
+
+
+def _learning_rate(config: Config, step: int) -> float:
+    o = config.optim
+    return o.lr * (o.lr_final / o.lr) ** (step / o.steps)
+
+
+# ---- checkpoints --------------------------------------------------------------------------------------
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def save_checkpoint(run_dir: Path, state, step: int, history: list[dict], seconds: float) -> None:
+    """Write (params, optimiser state, key), step and history atomically: a kill leaves the old file."""
+    leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(state)]
+    blob = pickle.dumps({"step": step, "leaves": leaves, "history": history, "train_seconds": seconds})
+    _atomic_write(run_dir / CHECKPOINT, blob)
+    pd.DataFrame(history).to_csv(run_dir / HISTORY, index=False)
+
+
+def load_checkpoint(run_dir: Path, like):
+    """Restore a checkpoint into the pytree structure of `like`."""
+    data = pickle.loads((Path(run_dir) / CHECKPOINT).read_bytes())
+    treedef = jax.tree_util.tree_structure(like)
+    leaves = [jnp.asarray(x) for x in data["leaves"]]
+    if len(leaves) != treedef.num_leaves:
+        raise ValueError(f"checkpoint in {run_dir} does not match this config's model "
+                         f"({len(leaves)} arrays, expected {treedef.num_leaves})")
+    return jax.tree_util.tree_unflatten(treedef, leaves), data
+
+
+# ---- the training loop --------------------------------------------------------------------------------
+
+
+def _check_target(target: Target, setup: Setup, domain: Domain) -> None:
+    """Catch a non-finite target density on Ω before compiling anything."""
+    xs, _ = domain.sample(jax.random.PRNGKey(1), 256)
+    lp = np.asarray(target.log_prob(xs))
+    if not np.all(np.isfinite(lp)):
+        bad = np.asarray(xs)[~np.isfinite(lp)][0]
+        raise ValueError(f"target {target.name!r}: log_density is not finite at collocation point {bad.tolist()}"
+                         " of the domain; shrink collocation.target_lo/hi or fix the density")
+
+
+def train(target: Target, config: Config, run_dir: str | Path | None = None, resume: bool = False,
+          progress: bool | None = None, callback: Callable[[dict], None] | None = None) -> Run:
+    """Train `config.loss` on `target` with Adam; see the module docstring for checkpoints and resume."""
+    config.validate()
+    set_precision(config.precision)
+    loss, setup, domain, graphdef, params = build(target, config)
+    _check_target(target, setup, domain)
+    op = operator(config)
+    tx = make_optimizer(config)
+    loss_fn = make_loss_fn(loss, setup, graphdef, op, config.alpha)
+    o = config.optim
+
+    state = (params, tx.init(params), jax.random.PRNGKey(config.seed))
+    step, history, seconds = 0, [], 0.0
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if resume and (run_dir / CHECKPOINT).exists():
+            saved = Config.from_yaml(run_dir / CONFIG)
+            if saved.to_dict() != config.to_dict():
+                raise ValueError(f"--resume: the config differs from the one saved in {run_dir / CONFIG}")
+            state, data = load_checkpoint(run_dir, state)
+            step, history, seconds = data["step"], data["history"], data["train_seconds"]
+        elif (run_dir / CHECKPOINT).exists() and not resume:
+            raise FileExistsError(f"{run_dir} already holds a run; pass resume=True (--resume) or another dir")
+        config.to_yaml(run_dir / CONFIG)
+
+    def one_step(carry, _):
+        params, opt_state, key = carry
+        key, k_batch, k_res = jax.random.split(key, 3)
+        xs, ts = domain.sample(k_batch, o.batch_size)
+        (total, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, xs, ts, k_res)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state, key), (total, terms)
+
+    run_chunk = jax.jit(lambda carry, n: jax.lax.scan(one_step, carry, None, length=n), static_argnums=1)
+
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(total=o.steps, initial=step, disable=not show, desc=f"{config.loss} on {target.name}",
+               unit="it", dynamic_ncols=True)
+    times = []
+    try:
+        while step < o.steps:
+            n = min(o.chunk, o.steps - step)
+            t0 = time.perf_counter()
+            new_state, (total, terms) = run_chunk(state, n)
+            total = np.asarray(total)  # one host sync per chunk
+            dt = time.perf_counter() - t0
+            if not np.all(np.isfinite(total)):
+                bad = step + int(np.argmax(~np.isfinite(total)))
+                if run_dir is not None:
+                    save_checkpoint(run_dir, state, step, history, seconds)
+                raise TrainingDiverged(
+                    f"non-finite loss at step {bad} ({config.loss} on {target.name}); the state of step {step}"
+                    f" is kept{' in ' + str(run_dir) if run_dir else ''}. Lower optim.lr, enable"
+                    " optim.clip_norm or shrink the collocation domain.")
+            state, step, seconds = new_state, step + n, seconds + dt
+            times.append(dt / n)
+            row = {"step": step, "loss": float(total.mean()), "lr": _learning_rate(config, step),
+                   "seconds": seconds, **{k: float(np.mean(v)) for k, v in terms.items()}}
+            history.append(row)
+            if callback is not None:
+                callback(row)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k not in ("step", "seconds")})
+            bar.update(n)
+            if run_dir is not None and (step % o.checkpoint_every == 0 or step == o.steps):
+                save_checkpoint(run_dir, state, step, history, seconds)
+    except KeyboardInterrupt:
+        if run_dir is not None:
+            save_checkpoint(run_dir, state, step, history, seconds)
+        raise
+    finally:
+        bar.close()
+
+    spi = float(np.median(times[1:])) if len(times) > 1 else (times[0] if times else float("nan"))
+    return Run(config, target, loss, setup, graphdef, state[0], pd.DataFrame(history),
+               run_dir, step, seconds, spi)
+
+
+def load_run(run_dir: str | Path, target: Target | None = None) -> Run:
+    """Rebuild a run from its directory (config + checkpoint). The target comes from `config.problem`
+    via the problems registry unless given."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CHECKPOINT).exists():
+        raise FileNotFoundError(f"no checkpoint in {run_dir}")
+    config = Config.from_yaml(run_dir / CONFIG)
+    set_precision(config.precision)
+    if target is None:
+        if config.problem is None:
+            raise ValueError(f"{run_dir}: config has no `problem`; pass the target explicitly")
+        import problems
+
+        target = problems.get(config.problem, **config.problem_params)
+    loss, setup, _, graphdef, params = build(target, config)
+    tx = make_optimizer(config)
+    state, data = load_checkpoint(run_dir, (params, tx.init(params), jax.random.PRNGKey(0)))
+    hist = pd.DataFrame(data["history"])
+    steps = max(data["step"], 1)
+    return Run(config, target, loss, setup, graphdef, state[0], hist, run_dir, data["step"],
+               data["train_seconds"], data["train_seconds"] / steps)
