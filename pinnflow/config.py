@@ -34,23 +34,24 @@ class NetworkConfig:
     kind: str = "fourier_mlp"
     width: int = 64
     depth: int = 3
-    activation: str = "tanh"
+    activation: str = "silu"
     num_freq: int = 4
     potential_kind: str = "res_mlp"  # network for Φ (sb, ot); "ot_flow" also available
     z_width: int = 16  # the small Fourier-MLP z(t) of the annealed losses
+    normalize: bool = False  # feed x / scale (scale: the target box's half-width); drifts scaled back
 
 
 @dataclass
 class OptimConfig:
     """Adam with an exponentially decaying learning rate from `lr` to `lr_final` over `steps`."""
 
-    steps: int = 6000
-    batch_size: int = 1024
+    steps: int = 40000
+    batch_size: int = 256
     lr: float = 3e-3
-    lr_final: float = 3e-5
+    lr_final: float = 1e-5
     clip_norm: float | None = 1.0
-    chunk: int = 200  # steps per compiled lax.scan call (progress/NaN checks between chunks)
-    checkpoint_every: int = 1000  # steps; a multiple of `chunk`
+    chunk: int = 1000  # steps per compiled lax.scan call (progress/NaN checks between chunks)
+    checkpoint_every: int = 5000  # steps; a multiple of `chunk`
 
 
 @dataclass
@@ -175,7 +176,7 @@ class Config:
                 if not isinstance(node.get(p), dict):
                     raise ConfigError(f"override {item!r}: {p!r} is not a config section")
                 node = node[p]
-            if parts[-1] not in node:
+            if parts[-1] not in node and parts[0] != "problem_params":
                 raise ConfigError(f"override {item!r}: unknown key {key!r}; keys here: {', '.join(node)}")
             node[parts[-1]] = _coerce(yaml.safe_load(raw))
         return Config.from_dict(data)

@@ -21,11 +21,12 @@ from pinnflow.residuals import Sigma, diffusion_at
 __all__ = ["rk38_step", "ode", "ode_with_logp", "euler_maruyama", "probability_flow"]
 
 PyTree = Any
+Time = float | jax.Array  # a scalar time, Python or traced
 VectorField = Callable[[jax.Array, jax.Array], jax.Array]  # (x: (d,), t: ()) -> (d,)
 ScoreField = Callable[[jax.Array, jax.Array], jax.Array]  # ∇V: (x: (d,), t: ()) -> (d,)
 
 
-def rk38_step(f: Callable[[PyTree, jax.Array], PyTree], y: PyTree, t, dt) -> PyTree:
+def rk38_step(f: Callable[[PyTree, jax.Array], PyTree], y: PyTree, t: Time, dt: Time) -> PyTree:
     """One step of the classical Runge–Kutta 3/8 rule for y' = f(y, t) on a pytree state y.
 
     Fourth order: local error O(dt⁵), global error O(dt⁴) (paper 003, App. B.1).
@@ -39,7 +40,7 @@ def rk38_step(f: Callable[[PyTree, jax.Array], PyTree], y: PyTree, t, dt) -> PyT
     return _step(y, dt, (1 / 8, 3 / 8, 3 / 8, 1 / 8), (k1, k2, k3, k4))
 
 
-def _step(y: PyTree, dt, coeffs: tuple[float, ...], ks: tuple[PyTree, ...]) -> PyTree:
+def _step(y: PyTree, dt: Time, coeffs: tuple[float, ...], ks: tuple[PyTree, ...]) -> PyTree:
     """y + dt Σ_i c_i k_i, leaf by leaf."""
 
     def leaf(y0, *k):
@@ -54,7 +55,9 @@ def _check_steps(steps: int) -> int:
     return int(steps)
 
 
-def _rk38_solve(f: Callable[[PyTree, jax.Array], PyTree], y0: PyTree, t0, t1, steps: int, dtype) -> PyTree:
+def _rk38_solve(
+    f: Callable[[PyTree, jax.Array], PyTree], y0: PyTree, t0: Time, t1: Time, steps: int, dtype
+) -> PyTree:
     """Integrate y' = f(y, t) from t0 to t1 with `steps` uniform RK 3/8 steps inside one `lax.scan`."""
     steps = _check_steps(steps)
     t0, t1 = jnp.asarray(t0, dtype), jnp.asarray(t1, dtype)
@@ -67,7 +70,7 @@ def _rk38_solve(f: Callable[[PyTree, jax.Array], PyTree], y0: PyTree, t0, t1, st
     return y1
 
 
-def ode(mu: VectorField, x0: jax.Array, t0, t1, steps: int) -> jax.Array:
+def ode(mu: VectorField, x0: jax.Array, t0: Time, t1: Time, steps: int) -> jax.Array:
     """Particles x0 `(n, d)` pushed along dx/dt = μ(x, t) from t0 to t1 (paper 003, eq. 3; App. B.1).
 
     RK4 (3/8 rule) with `steps` uniform steps: global error O(((t1 − t0)/steps)⁴).
@@ -80,8 +83,8 @@ def ode_with_logp(
     mu: VectorField,
     x0: jax.Array,
     logp0: jax.Array,
-    t0,
-    t1,
+    t0: Time,
+    t1: Time,
     steps: int,
     op: Backend = EXACT,
     key: jax.Array | None = None,
@@ -90,8 +93,9 @@ def ode_with_logp(
     d/dt log p(X_t, t) = −div μ(X_t, t) (paper 003, eq. 64), by RK4 (3/8 rule), global error O(dt⁴).
 
     div μ comes from `op.divergence`. A stochastic backend (`op.stochastic`) needs `key`: it is split once
-    into one probe key per particle, kept for the whole trajectory, so each logp1 is an unbiased estimate
-    of the exact one (up to the O(dt⁴) error) for drifts whose Jacobian does not depend on x.
+    into one probe key per particle, kept for the whole trajectory. The positions never see the probes and
+    the RK update is linear in the divergence values, so each logp1 is an unbiased estimate of the
+    exact-backend logp1.
     """
     n = x0.shape[0]
     if op.stochastic:
@@ -122,7 +126,7 @@ def _times_sigma(S: jax.Array, v: jax.Array) -> jax.Array:
 
 
 def euler_maruyama(
-    mu: VectorField, sigma: Sigma, x0: jax.Array, key: jax.Array, t0, t1, steps: int
+    mu: VectorField, sigma: Sigma, x0: jax.Array, key: jax.Array, t0: Time, t1: Time, steps: int
 ) -> jax.Array:
     """Particles x0 `(n, d)` pushed along dX = μ(X, t) dt + σ(t) dW from t0 to t1 > t0 (paper 003, App. B.1):
     X_{k+1} = X_k + μ(X_k, t_k) dt + σ(t_k) √dt ξ_k, ξ_k ~ N(0, I) i.i.d., `steps` uniform steps.
@@ -150,7 +154,7 @@ def probability_flow(mu_sde: VectorField, grad_V: ScoreField, sigma: Sigma) -> V
     """The probability-flow drift μ_ODE(x, t) = μ_SDE(x, t) − ½σσᵀ∇V(x, t) (paper 003, eq. 66): the ODE
     with the same marginals as the SDE, so its log-likelihood follows eq. (64). Exact, no discretisation."""
 
-    def mu_ode(x: jax.Array, t) -> jax.Array:
+    def mu_ode(x: jax.Array, t: Time) -> jax.Array:
         g = grad_V(x, t)
         S = diffusion_at(sigma, t).astype(g.dtype)
         sst_g = S**2 * g if S.ndim == 0 else S @ (S.T @ g)

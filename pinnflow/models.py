@@ -6,8 +6,9 @@ the same marginals (μ itself, or the probability-flow drift of paper 003 eq. 66
 
 - `general` (log_fp, log_ce): learn μ, φ and a constant z; V is eq. (10).
 - `anneal` (log_fp_anneal, log_ce_anneal): learn μ and z(t) (a small Fourier-MLP of t), φ = 0 (eq. 72).
-- `score` (score): learn φ; V(x, t) = (t/T) log ρ(x) + (1 − t/T) φ(x, t) (App. B.1: no prior, no z;
-  V(·, T) is exact, V(·, 0) is left to the PDE); μ = σσᵀ∇V − f with the VP drift f = −(σ²/2) x.
+- `score` (score): learn φ; V(x, t) = (t/T) log ρ(x) + (1 − t/T)(log p_prior(x) + φ(x, t)) (App. B.1:
+  no z, and the prior is not enforced: V(·, T) is exact, V(·, 0) is left to the PDE, the prior being only
+  its starting guess); μ = σσᵀ∇V − f with the VP drift f = −(σ²/2) x.
 - `potential` (sb, ot): learn Φ, φ, z; μ = ∇Φ, V is eq. (10).
 """
 
@@ -19,6 +20,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from pinnflow.config import NetworkConfig
@@ -178,8 +180,26 @@ def _flow(drift: VectorField, V: ScalarField, sigma: float) -> VectorField:
     return flow
 
 
+class Normalised(nnx.Module):
+    """net(x / scale, t) · out_scale: inputs rescaled to O(1) on the collocation box (`scale` per
+    coordinate); a vector output (a drift) is scaled back by the same factors."""
+
+    def __init__(self, net: nnx.Module, scale: tuple[float, ...], vector_output: bool):
+        self.net, self.scale, self.vector_output = net, tuple(float(v) for v in scale), vector_output
+
+    def __call__(self, x, t):
+        s = jnp.asarray(self.scale, dtype=x.dtype)
+        y = self.net(x / s, t)
+        return y * s if self.vector_output else y
+
+
 def _net(s: Setup, rngs, d_out, scalar, kind=None):
-    return network(kind or s.network.kind, s.target.dim, d_out, s.network, s.T, rngs, scalar)
+    net = network(kind or s.network.kind, s.target.dim, d_out, s.network, s.T, rngs, scalar)
+    if not s.network.normalize:
+        return net
+    lo, hi = s.target.domain
+    scale = np.maximum(np.maximum(np.abs(lo), np.abs(hi)), s.prior.std)
+    return Normalised(net, tuple(scale), vector_output=not scalar)
 
 
 def _general_init(s: Setup, rngs):
@@ -210,10 +230,10 @@ def _score_init(s: Setup, rngs):
 
 
 def _score_fields(m: Learned, s: Setup) -> Fields:
-    log_rho, T, sig = s.target.log_density, s.T, s.sigma
+    log_rho, log_prior, T, sig = s.target.log_density, s.prior.log_prob, s.T, s.sigma
 
     def V(x, t):
-        return (t / T) * log_rho(x) + (1 - t / T) * m.phi(x, t)
+        return (t / T) * log_rho(x) + (1 - t / T) * (log_prior(x) + m.phi(x, t))
 
     def f(x, t):  # VP reference drift, App. B.1
         del t

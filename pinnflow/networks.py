@@ -70,7 +70,7 @@ ACTIVATIONS.register(lambda: log_cosh, name="logcosh")
 
 
 def activation(name: str | Activation) -> Activation:
-    """The activation registered as `name` (a callable is returned unchanged); unknown names raise KeyError."""
+    """The activation registered as `name` (a callable passes through); unknown names raise KeyError."""
     return name if callable(name) else ACTIVATIONS.get(name)
 
 
@@ -263,7 +263,7 @@ class OTFlowPotential(nnx.Module):
         return self.w[...] @ u + 0.5 * As @ As + self.b[...] @ s + self.c[...]
 
     def grad_and_laplacian(self, x: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """(∇ₓΦ (d,), ΔₓΦ ()) by OT-Flow's exact recursion through the ResNet (no autodiff, Onken et al. §3).
+        """(∇ₓΦ (d,), ΔₓΦ ()) exactly by OT-Flow's layer recursion (Onken et al. [50]); no autodiff, no JVPs.
 
         Forward: pre-activations a_i, and J_i = ∂u_i/∂x ∈ R^{m×d} by J₀ = diag(σ'(a₀))K₀ₓ,
         J_i = J_{i-1} + h diag(σ'(a_i)) K_i J_{i-1}. Backward: g_i = ∂Φ/∂u_i from g_last = w,

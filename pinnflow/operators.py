@@ -143,11 +143,11 @@ EXACT = Exact()
 def unbiased_square(residual: Callable[[jax.Array | None], jax.Array], key: jax.Array | None) -> jax.Array:
     """R̂(k₁)·R̂(k₂) with independent probe keys: an unbiased estimate of R² (E[R̂²] = R² + Var R̂ is not).
 
-    `residual(key)` evaluates a residual (scalar or vector) whose traces use `key`. With `key=None`
+    `residual(key)` evaluates a residual (an array or a pytree of them, e.g. a dict of named terms) whose
+    traces use `key`. With `key=None`
     (an exact backend) this is simply R².
     """
     if key is None:
-        r = residual(None)
-        return r * r
+        return jax.tree.map(lambda r: r * r, residual(None))
     k1, k2 = jax.random.split(key)
-    return residual(k1) * residual(k2)
+    return jax.tree.map(lambda a, b: a * b, residual(k1), residual(k2))

@@ -104,10 +104,7 @@ def make_loss_fn(loss: losses.Loss, setup: Setup, graphdef: nnx.GraphDef, op: Ba
         fields = pz.fields(nnx.merge(graphdef, params), setup)
 
         def point(x, t, k):
-            if op.stochastic:
-                return unbiased_square(lambda kk: loss.residuals(fields, x, t, op, kk), k)
-            r = loss.residuals(fields, x, t, op, None)
-            return jax.tree.map(lambda v: v * v, r)
+            return unbiased_square(lambda kk: loss.residuals(fields, x, t, op, kk), k if op.stochastic else None)
 
         keys = jax.random.split(key, xs.shape[0])
         sq = jax.vmap(point)(xs, ts, keys)

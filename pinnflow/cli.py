@@ -1,0 +1,134 @@
+"""The `pinnflow` command: list, train, evaluate, sample."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _print_table(metrics: dict) -> None:
+    from pinnflow.evaluation import METRIC_DEFINITIONS
+
+    width = max(len(k) for k in metrics)
+    for k, v in metrics.items():
+        val = f"{v:.6g}" if isinstance(v, float) else str(v)
+        note = METRIC_DEFINITIONS.get(k, "")
+        print(f"  {k:<{width}}  {val:<14} {note}")
+
+
+def _cmd_list(args) -> int:
+    import problems
+    from pinnflow import losses
+
+    print("problems:", ", ".join(problems.names()))
+    print("losses:  ", ", ".join(losses.names()))
+    for name in losses.names():
+        print(f"  {name:<14} {losses.get(name).doc.splitlines()[0] if losses.get(name).doc else ''}")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    import problems
+    from pinnflow.config import Config
+    from pinnflow.train import CONFIG, train
+
+    out = Path(args.out) if args.out else None
+    if args.resume and out is not None and (out / CONFIG).exists() and not (args.config or args.set
+                                                                          or args.problem or args.loss):
+        config = Config.from_yaml(out / CONFIG)
+    else:
+        config = Config.from_yaml(args.config) if args.config else Config()
+        base = []
+        if args.problem:
+            base.append(f"problem={args.problem}")
+        if args.loss:
+            base.append(f"loss={args.loss}")
+        config = config.override(base + list(args.set or []))
+    if config.problem is None:
+        raise SystemExit("pinnflow train: name a problem with --problem (see `pinnflow list`)")
+    target = problems.get(config.problem, **config.problem_params)
+    if out is None:
+        out = Path("runs") / f"{config.problem}-{config.loss}-seed{config.seed}"
+    run = train(target, config, run_dir=out, resume=args.resume, progress=None if not args.quiet else False)
+    print(f"trained {run.step} steps in {run.train_seconds:.1f} s ({run.seconds_per_it * 1e3:.2f} ms/it); "
+          f"final loss {run.history['loss'].iloc[-1]:.4g}; run directory: {out}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    import jax
+
+    from pinnflow.evaluation import evaluate
+    from pinnflow.train import load_run
+
+    run = load_run(args.run_dir)
+    key = jax.random.PRNGKey(args.seed) if args.seed is not None else None
+    metrics, table = evaluate(run, n=args.n, key=key)
+    table.to_csv(Path(args.run_dir) / "metrics.csv", index=False)
+    print(f"metrics of {args.run_dir} (also in {Path(args.run_dir) / 'metrics.csv'}):")
+    _print_table(metrics)
+    return 0
+
+
+def _cmd_sample(args) -> int:
+    import jax
+    import numpy as np
+
+    from pinnflow.sampling import sample
+    from pinnflow.train import load_run
+
+    run = load_run(args.run_dir)
+    s = sample(run, jax.random.PRNGKey(args.seed), args.n, method=args.method, steps=args.steps)
+    arrays = {k: np.asarray(v) for k, v in s._asdict().items() if v is not None}
+    np.savez(args.output, **arrays)
+    print(f"wrote {args.n} samples ({', '.join(arrays)}) to {args.output}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pinnflow", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="registered problems and losses").set_defaults(fn=_cmd_list)
+
+    t = sub.add_parser("train", help="train a loss on a problem")
+    t.add_argument("--problem", help="a registered problem (pinnflow list)")
+    t.add_argument("--loss", help="a registered loss (pinnflow list)")
+    t.add_argument("--config", help="YAML config file")
+    t.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="overrides, e.g. optim.lr=1e-3 optim.steps=500")
+    t.add_argument("--out", help="run directory (default runs/<problem>-<loss>-seed<seed>)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(fn=_cmd_train)
+
+    e = sub.add_parser("evaluate", help="metrics of a trained run (writes metrics.csv)")
+    e.add_argument("run_dir")
+    e.add_argument("-n", type=int, default=None, help="number of samples (default sampler.n_eval)")
+    e.add_argument("--seed", type=int, default=None)
+    e.set_defaults(fn=_cmd_evaluate)
+
+    s = sub.add_parser("sample", help="draw samples of a trained run into an .npz file")
+    s.add_argument("run_dir")
+    s.add_argument("-n", type=int, default=10000)
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--method", default="ode", help="ode (with log-likelihoods) or sde")
+    s.add_argument("--steps", type=int, default=None)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(fn=_cmd_sample)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError) as err:
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"pinnflow {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

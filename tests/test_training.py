@@ -1,0 +1,144 @@
+"""End to end: every registered loss trains, checkpoints resume exactly, bad input fails early."""
+
+import pickle
+
+import jax
+import numpy as np
+import pytest
+
+import pinnflow as pf
+import problems
+from pinnflow import losses
+from pinnflow.train import CHECKPOINT
+
+SMALL = [
+    "network.width=16", "network.depth=2", "network.num_freq=2", "network.z_width=8",
+    "optim.batch_size=128", "optim.chunk=50", "optim.checkpoint_every=100", "optim.lr=3e-3",
+    "optim.lr_final=1e-3", "sampler.steps=20", "sampler.n_eval=500", "sampler.sinkhorn_n=200",
+]
+
+
+def target():
+    return problems.get("gaussian", mean=(1.0, -0.5), cov=((1.5, 0.4), (0.4, 0.6)), log_Z=0.7)
+
+
+def small_config(loss, steps=300, *extra):
+    return pf.Config(loss=loss).override([*SMALL, f"optim.steps={steps}", *extra])
+
+
+def test_registry_has_table_1():
+    assert {"log_fp", "log_ce", "log_fp_anneal", "log_ce_anneal", "score", "sb", "ot"} <= set(losses.names())
+    with pytest.raises(KeyError, match="available: .*log_ce"):
+        losses.get("nope")
+
+
+@pytest.mark.parametrize("loss", losses.names())
+def test_every_loss_trains_and_evaluates(loss):
+    run = pf.train(target(), small_config(loss), progress=False)
+    h = run.history
+    assert np.isfinite(h["loss"]).all()
+    assert h["loss"].iloc[-2:].mean() < 0.7 * h["loss"].iloc[:2].mean(), h["loss"].tolist()
+    metrics, table = pf.evaluate(run, n=500)
+    for k in ("ess", "delta_log_z", "delta_std", "sinkhorn"):
+        assert np.isfinite(metrics[k]), (k, metrics)
+    assert 0 < metrics["ess"] <= 1
+    assert table.shape[0] == 1 and table["sinkhorn_epsilon"].iloc[0] == metrics["sinkhorn_epsilon"]
+
+
+def test_user_defined_loss_with_the_decorator():
+    @losses.register(parametrisation="general", sigma=0.0, name="my_ce_test")
+    def my_ce(f, x, t, op, key):
+        return {"ce": pf.residuals.log_ce(f.V, f.drift, x, t, op, key)}
+
+    assert "my_ce_test" in losses.names()
+    run = pf.train(target(), small_config("my_ce_test", 100), progress=False)
+    assert "ce" in run.history.columns
+    with pytest.raises(ValueError, match="already registered"):
+        losses.register(my_ce, name="my_ce_test")
+
+
+def test_resume_after_a_crash_reproduces_the_uninterrupted_run(tmp_path):
+    cfg = small_config("log_ce", 300)
+    full = pf.train(target(), cfg, run_dir=tmp_path / "full", progress=False)
+
+    class Crash(Exception):
+        pass
+
+    def crash_at_250(row):
+        if row["step"] == 250:
+            raise Crash
+
+    with pytest.raises(Crash):
+        pf.train(target(), cfg, run_dir=tmp_path / "crash", progress=False, callback=crash_at_250)
+    data = pickle.loads((tmp_path / "crash" / CHECKPOINT).read_bytes())
+    assert data["step"] == 200  # at most one checkpoint interval lost
+    resumed = pf.train(target(), cfg, run_dir=tmp_path / "crash", resume=True, progress=False)
+    assert resumed.step == 300
+    for a, b in zip(jax.tree_util.tree_leaves(full.params), jax.tree_util.tree_leaves(resumed.params),
+                    strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_array_equal(full.history["loss"].to_numpy(), resumed.history["loss"].to_numpy())
+    # a finished run can be reloaded and sampled
+    loaded = pf.load_run(tmp_path / "full", target=target())
+    s = pf.sample(loaded, jax.random.PRNGKey(0), 64)
+    assert s.x.shape == (64, 2) and np.isfinite(np.asarray(s.log_w)).all()
+
+
+def test_existing_run_dir_needs_resume(tmp_path):
+    cfg = small_config("log_ce", 50)
+    pf.train(target(), cfg, run_dir=tmp_path, progress=False)
+    with pytest.raises(FileExistsError, match="resume"):
+        pf.train(target(), cfg, run_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="config differs"):
+        pf.train(target(), small_config("log_ce", 50, "optim.lr=1e-3"), run_dir=tmp_path, resume=True,
+                 progress=False)
+
+
+def test_divergence_stops_with_a_clear_error_and_keeps_a_finite_checkpoint(tmp_path):
+    cfg = small_config("log_ce", 200, "optim.lr=1e9", "optim.lr_final=1e9", "optim.clip_norm=null")
+    with pytest.raises(pf.TrainingDiverged, match="non-finite loss"):
+        pf.train(target(), cfg, run_dir=tmp_path, progress=False)
+    data = pickle.loads((tmp_path / CHECKPOINT).read_bytes())
+    assert all(np.isfinite(x).all() for x in data["leaves"] if np.issubdtype(x.dtype, np.floating))
+
+
+def test_config_validation_and_overrides(tmp_path):
+    with pytest.raises(pf.ConfigError, match="unknown loss 'nope'; available: .*log_ce"):
+        pf.Config(loss="nope")
+    with pytest.raises(pf.ConfigError, match="optim.lr"):
+        pf.Config().override(["optim.lr=-1"])
+    with pytest.raises(pf.ConfigError, match="unknown key"):
+        pf.Config().override(["optim.learning_rate=1"])
+    with pytest.raises(pf.ConfigError, match="checkpoint_every"):
+        pf.Config().override(["optim.chunk=300", "optim.checkpoint_every=1000"])
+    with pytest.raises(pf.ConfigError, match="network.activation"):
+        pf.Config().override(["network.activation=relu"])
+    cfg = pf.Config().override(["optim.lr=1e-3", "problem=gmm", "problem_params.scale=4"])
+    assert cfg.optim.lr == 1e-3 and cfg.problem_params == {"scale": 4}
+    cfg.to_yaml(tmp_path / "c.yaml")
+    assert pf.Config.from_yaml(tmp_path / "c.yaml").to_dict() == cfg.to_dict()
+
+
+def test_bad_target_is_caught_before_compiling():
+    bad = pf.Target(name="holey", dim=2, domain=([-3, -3], [3, 3]),
+                    log_density=lambda x: -x @ x + jax.numpy.log(x[0] + 2.0))  # log of negative → nan
+    with pytest.raises(ValueError, match="holey.*not finite"):
+        pf.train(bad, small_config("log_ce", 50), progress=False)
+
+
+def test_cli_train_evaluate_sample(tmp_path, capsys):
+    from pinnflow.cli import main
+
+    assert main(["list"]) == 0
+    assert "log_ce_anneal" in capsys.readouterr().out
+    out = tmp_path / "run"
+    args = ["train", "--problem", "gaussian", "--loss", "log_ce", "--out", str(out), "--quiet", "--set",
+            *SMALL, "optim.steps=100"]
+    assert main(args) == 0
+    assert main(["evaluate", str(out), "-n", "300"]) == 0
+    assert "ess" in capsys.readouterr().out and (out / "metrics.csv").exists()
+    assert main(["sample", str(out), "-n", "50", "-o", str(tmp_path / "s.npz")]) == 0
+    data = np.load(tmp_path / "s.npz")
+    assert data["x"].shape == (50, 2) and data["log_w"].shape == (50,)
+    assert main(["train", "--problem", "nope", "--loss", "log_ce", "--out", str(tmp_path / "x")]) == 2
+    assert "available" in capsys.readouterr().err
