@@ -27,11 +27,12 @@ METRIC_DEFINITIONS = {
 
 
 def evaluate(run, target: Target | None = None, n: int | None = None, key: jax.Array | None = None,
-             sinkhorn_epsilon: float = 1e-3, sinkhorn_debiased: bool = False) -> tuple[dict, pd.DataFrame]:
+             sinkhorn_debiased: bool = False) -> tuple[dict, pd.DataFrame]:
     """Metrics of a trained run on `n` ODE samples (default `config.sampler.n_eval`).
 
     Returns (dict, one-row DataFrame). Metrics needing unknown reference facts (log Z, stds, an exact
-    sampler) are omitted. The key defaults to one derived from `config.seed`, so results are reproducible."""
+    sampler) are omitted. Sinkhorn uses `config.sampler.sinkhorn_n` points and `sinkhorn_epsilon`.
+    The key defaults to one derived from `config.seed`, so results are reproducible."""
     target = run.target if target is None else target
     n = run.config.sampler.n_eval if n is None else int(n)
     key = jax.random.PRNGKey(run.config.seed + 1) if key is None else key
@@ -54,7 +55,8 @@ def evaluate(run, target: Target | None = None, n: int | None = None, key: jax.A
     if target.sample is not None:
         m = min(run.config.sampler.sinkhorn_n, x.shape[0])
         ref = target.sample(k_ref, m)
-        out.update(metrics.sinkhorn(x[:m], ref, epsilon=sinkhorn_epsilon, debiased=sinkhorn_debiased, n_max=m))
+        eps = run.config.sampler.sinkhorn_epsilon
+        out.update(metrics.sinkhorn(x[:m], ref, epsilon=eps, debiased=sinkhorn_debiased, n_max=m))
     out["train_seconds"] = run.train_seconds
     out["seconds_per_it"] = run.seconds_per_it
     out["eval_seconds"] = time.perf_counter() - t0
