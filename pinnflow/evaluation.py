@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from pinnflow import metrics
-from pinnflow.sampling import sample
+from pinnflow.sampling import Samples, sample
 from pinnflow.target import Target
 
 __all__ = ["evaluate", "METRIC_DEFINITIONS"]
@@ -27,18 +27,22 @@ METRIC_DEFINITIONS = {
 
 
 def evaluate(run, target: Target | None = None, n: int | None = None, key: jax.Array | None = None,
-             sinkhorn_debiased: bool = False) -> tuple[dict, pd.DataFrame]:
+             sinkhorn_debiased: bool = False, samples: Samples | None = None) -> tuple[dict, pd.DataFrame]:
     """Metrics of a trained run on `n` ODE samples (default `config.sampler.n_eval`).
 
     Returns (dict, one-row DataFrame). Metrics needing unknown reference facts (log Z, stds, an exact
     sampler) are omitted. Sinkhorn uses `config.sampler.sinkhorn_n` points and `sinkhorn_epsilon`.
-    The key defaults to one derived from `config.seed`, so results are reproducible."""
+    The key defaults to one derived from `config.seed`, so results are reproducible. Pass ODE `samples`
+    (with log-weights) to evaluate those instead of drawing new ones."""
     target = run.target if target is None else target
     n = run.config.sampler.n_eval if n is None else int(n)
     key = jax.random.PRNGKey(run.config.seed + 1) if key is None else key
     k_model, k_ref = jax.random.split(key)
     t0 = time.perf_counter()
-    s = sample(run, k_model, n, method="ode")
+    s = sample(run, k_model, n, method="ode") if samples is None else samples
+    if s.log_w is None:
+        raise ValueError("evaluate needs ODE samples with log-weights (method='ode')")
+    n = int(s.x.shape[0])
     log_w = np.asarray(s.log_w, dtype=np.float64)
     x = np.asarray(s.x)
     out: dict = {"problem": target.name, "loss": run.loss.name, "n": n, "steps": run.step,
