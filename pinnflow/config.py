@@ -19,6 +19,7 @@ __all__ = [
     "OptimConfig",
     "CollocationConfig",
     "SamplerConfig",
+    "GaussNewtonConfig",
     "ConfigError",
 ]
 
@@ -74,6 +75,26 @@ class SamplerConfig:
 
 
 @dataclass
+class GaussNewtonConfig:
+    """Gauss–Newton fine-tuning (paper 003 §4): θ ← θ − η (G + εI)⁻¹ Jᵀr with G = JᵀJ."""
+
+    steps: int = 20
+    solver: str = "auto"  # "cg" (matrix-free), "sample-space" (Woodbury, N×N), "auto"
+    damping: float = 1e-3  # ε; the paper uses 1e-5
+    adapt_damping: bool = True  # Levenberg–Marquardt: shrink ε after full steps, grow it after rejections
+    cg_iters: int = 200
+    cg_tol: float = 1e-10
+    batch_size: int = 2048  # collocation points N of the Gramian
+    val_batch_size: int = 4096  # held-out points on which the line search judges a step
+    resample_every: int = 1  # draw a fresh batch every k steps
+    line_search: str = "grid"  # "grid": best of η = 2^-k; "armijo": first η with sufficient decrease
+    ls_steps: int = 12
+    precision: str | None = None  # None: the run's precision; "float64" to fine-tune in float64
+    checkpoint_every: int = 5
+    memory_mb: float = 2000.0  # "auto" uses the sample-space solver only if J (N×p) fits in this
+
+
+@dataclass
 class Config:
     """Everything a training run needs. Defaults are the CPU demo budget (a 2-D target in minutes).
 
@@ -95,10 +116,12 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     collocation: CollocationConfig = field(default_factory=CollocationConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    gn: GaussNewtonConfig = field(default_factory=GaussNewtonConfig)
 
     def __post_init__(self):
         for name, cls in (("network", NetworkConfig), ("optim", OptimConfig),
-                          ("collocation", CollocationConfig), ("sampler", SamplerConfig)):
+                          ("collocation", CollocationConfig), ("sampler", SamplerConfig),
+                          ("gn", GaussNewtonConfig)):
             val = getattr(self, name)
             if isinstance(val, dict):
                 setattr(self, name, _build(cls, val, name))
@@ -147,6 +170,18 @@ class Config:
         for k in ("steps", "n_eval", "sinkhorn_n"):
             need(_pos_int(getattr(s, k)), f"sampler.{k}", f"must be a positive integer, got {getattr(s, k)!r}")
         need(_pos(s.sinkhorn_epsilon), "sampler.sinkhorn_epsilon", f"must be > 0, got {s.sinkhorn_epsilon}")
+        g = self.gn
+        for k in ("steps", "cg_iters", "batch_size", "val_batch_size", "resample_every", "ls_steps",
+                  "checkpoint_every"):
+            need(_pos_int(getattr(g, k)), f"gn.{k}", f"must be a positive integer, got {getattr(g, k)!r}")
+        need(g.solver in ("auto", "cg", "sample-space"), "gn.solver",
+             f"one of auto, cg, sample-space; got {g.solver!r}")
+        need(g.line_search in ("grid", "armijo"), "gn.line_search", f"'grid' or 'armijo', got {g.line_search!r}")
+        need(_pos(g.damping), "gn.damping", f"must be > 0, got {g.damping}")
+        need(_pos(g.cg_tol), "gn.cg_tol", f"must be > 0, got {g.cg_tol}")
+        need(_pos(g.memory_mb), "gn.memory_mb", f"must be > 0, got {g.memory_mb}")
+        need(g.precision is None or g.precision in PRECISIONS, "gn.precision",
+             f"null or one of {PRECISIONS}, got {g.precision!r}")
 
     # ---- (de)serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict:

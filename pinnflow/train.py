@@ -9,8 +9,6 @@ training with `TrainingDiverged`; the last good state is saved first.
 
 from __future__ import annotations
 
-import os
-import pickle
 import sys
 import time
 from collections.abc import Callable
@@ -25,7 +23,7 @@ import pandas as pd
 from flax import nnx
 from tqdm.auto import tqdm
 
-from pinnflow import losses
+from pinnflow import checkpoint, losses
 from pinnflow.collocation import Domain
 from pinnflow.config import Config
 from pinnflow.models import PARAMETRISATIONS, Fields, GaussianPrior, Learned, Setup
@@ -33,7 +31,7 @@ from pinnflow.operators import EXACT, Backend, Hutchinson, unbiased_square
 from pinnflow.precision import set_precision
 from pinnflow.target import Target
 
-__all__ = ["Run", "train", "TrainingDiverged", "build", "make_loss_fn", "load_run"]
+__all__ = ["Run", "train", "TrainingDiverged", "build", "make_loss_fn", "make_point_residual", "load_run"]
 
 CHECKPOINT = "checkpoint.pkl"
 CONFIG = "config.yaml"
@@ -115,6 +113,20 @@ def make_loss_fn(loss: losses.Loss, setup: Setup, graphdef: nnx.GraphDef, op: Ba
     return loss_fn
 
 
+def make_point_residual(loss: losses.Loss, setup: Setup, graphdef: nnx.GraphDef, alpha: float):
+    """(params, x (d,), t) -> (k,): the loss's k terms at one point, each times √weight (exact traces), so
+    that the mean over a batch of the squared norm is the loss. Gauss–Newton stacks these."""
+    pz = PARAMETRISATIONS.get(loss.parametrisation)
+
+    def point(params, x, t):
+        fields = pz.fields(nnx.merge(graphdef, params), setup)
+        r = loss.residuals(fields, x, t, EXACT, None)
+        w = loss.term_weights(alpha, r)
+        return jnp.stack([jnp.sqrt(w[k]) * r[k] for k in sorted(r)])
+
+    return point
+
+
 def make_optimizer(config: Config) -> optax.GradientTransformation:
     """Adam with lr decaying exponentially from `lr` to `lr_final` over `steps`; optional clipping."""
     o = config.optim
@@ -128,35 +140,8 @@ def _learning_rate(config: Config, step: int) -> float:
     return o.lr * (o.lr_final / o.lr) ** (step / o.steps)
 
 
-# ---- checkpoints --------------------------------------------------------------------------------------
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def save_checkpoint(run_dir: Path, state, step: int, history: list[dict], seconds: float) -> None:
-    """Write (params, optimiser state, key), step and history atomically: a kill leaves the old file."""
-    leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(state)]
-    blob = pickle.dumps({"step": step, "leaves": leaves, "history": history, "train_seconds": seconds})
-    _atomic_write(run_dir / CHECKPOINT, blob)
-    pd.DataFrame(history).to_csv(run_dir / HISTORY, index=False)
-
-
-def load_checkpoint(run_dir: Path, like):
-    """Restore a checkpoint into the pytree structure of `like`."""
-    data = pickle.loads((Path(run_dir) / CHECKPOINT).read_bytes())
-    treedef = jax.tree_util.tree_structure(like)
-    leaves = [jnp.asarray(x) for x in data["leaves"]]
-    if len(leaves) != treedef.num_leaves:
-        raise ValueError(f"checkpoint in {run_dir} does not match this config's model "
-                         f"({len(leaves)} arrays, expected {treedef.num_leaves})")
-    return jax.tree_util.tree_unflatten(treedef, leaves), data
+def _save(run_dir: Path, state, step: int, history: list[dict], seconds: float) -> None:
+    checkpoint.save(run_dir / CHECKPOINT, state[0], state[1:], step, history, seconds, run_dir / HISTORY)
 
 
 # ---- the training loop --------------------------------------------------------------------------------
@@ -193,7 +178,8 @@ def train(target: Target, config: Config, run_dir: str | Path | None = None, res
             saved = Config.from_yaml(run_dir / CONFIG)
             if saved.to_dict() != config.to_dict():
                 raise ValueError(f"--resume: the config differs from the one saved in {run_dir / CONFIG}")
-            state, data = load_checkpoint(run_dir, state)
+            params, rest, data = checkpoint.load(run_dir / CHECKPOINT, state[0], state[1:])
+            state = (params, *rest)
             step, history, seconds = data["step"], data["history"], data["train_seconds"]
         elif (run_dir / CHECKPOINT).exists() and not resume:
             raise FileExistsError(f"{run_dir} already holds a run; pass resume=True (--resume) or another dir")
@@ -223,7 +209,7 @@ def train(target: Target, config: Config, run_dir: str | Path | None = None, res
             if not np.all(np.isfinite(total)):
                 bad = step + int(np.argmax(~np.isfinite(total)))
                 if run_dir is not None:
-                    save_checkpoint(run_dir, state, step, history, seconds)
+                    _save(run_dir, state, step, history, seconds)
                 raise TrainingDiverged(
                     f"non-finite loss at step {bad} ({config.loss} on {target.name}); the state of step {step}"
                     f" is kept{' in ' + str(run_dir) if run_dir else ''}. Lower optim.lr, enable"
@@ -238,10 +224,10 @@ def train(target: Target, config: Config, run_dir: str | Path | None = None, res
             bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k not in ("step", "seconds")})
             bar.update(n)
             if run_dir is not None and (step % o.checkpoint_every == 0 or step == o.steps):
-                save_checkpoint(run_dir, state, step, history, seconds)
+                _save(run_dir, state, step, history, seconds)
     except KeyboardInterrupt:
         if run_dir is not None:
-            save_checkpoint(run_dir, state, step, history, seconds)
+            _save(run_dir, state, step, history, seconds)
         raise
     finally:
         bar.close()
@@ -266,9 +252,8 @@ def load_run(run_dir: str | Path, target: Target | None = None) -> Run:
 
         target = problems.get(config.problem, **config.problem_params)
     loss, setup, _, graphdef, params = build(target, config)
-    tx = make_optimizer(config)
-    state, data = load_checkpoint(run_dir, (params, tx.init(params), jax.random.PRNGKey(0)))
+    params, _, data = checkpoint.load(run_dir / CHECKPOINT, params)
     hist = pd.DataFrame(data["history"])
     steps = max(data["step"], 1)
-    return Run(config, target, loss, setup, graphdef, state[0], hist, run_dir, data["step"],
+    return Run(config, target, loss, setup, graphdef, params, hist, run_dir, data["step"],
                data["train_seconds"], data["train_seconds"] / steps)

@@ -99,7 +99,7 @@ def test_divergence_stops_with_a_clear_error_and_keeps_a_finite_checkpoint(tmp_p
     with pytest.raises(pf.TrainingDiverged, match="non-finite loss"):
         pf.train(target(), cfg, run_dir=tmp_path, progress=False)
     data = pickle.loads((tmp_path / CHECKPOINT).read_bytes())
-    assert all(np.isfinite(x).all() for x in data["leaves"] if np.issubdtype(x.dtype, np.floating))
+    assert all(np.isfinite(x).all() for x in data["params"] + data["state"] if np.issubdtype(x.dtype, np.floating))
 
 
 def test_config_validation_and_overrides(tmp_path):
