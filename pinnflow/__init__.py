@@ -10,6 +10,7 @@ from pinnflow.config import (
     SamplerConfig,
 )
 from pinnflow.evaluation import evaluate
+from pinnflow.gauss_newton import gauss_newton
 from pinnflow.operators import EXACT, Exact, Hutchinson, unbiased_square
 from pinnflow.precision import default_dtype, set_precision
 from pinnflow.registry import Registry
@@ -21,7 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Target", "Registry", "Config", "ConfigError", "NetworkConfig", "OptimConfig", "CollocationConfig",
-    "SamplerConfig", "Run", "train", "load_run", "TrainingDiverged", "sample", "Samples", "evaluate",
+    "SamplerConfig", "Run", "train", "gauss_newton", "load_run", "TrainingDiverged", "sample", "Samples", "evaluate",
     "operators", "residuals", "losses", "models", "networks", "metrics", "collocation", "integrators",
     "Exact", "Hutchinson", "EXACT", "unbiased_square", "set_precision", "default_dtype",
 ]

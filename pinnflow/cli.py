@@ -88,6 +88,25 @@ def _cmd_sample(args) -> int:
     return 0
 
 
+def _cmd_finetune(args) -> int:
+    from pinnflow.gauss_newton import FINETUNE_DIR, gauss_newton
+    from pinnflow.train import load_run
+
+    run = load_run(args.run_dir)
+    sets = list(args.set or [])
+    for flag, key in ((args.steps, "gn.steps"), (args.damping, "gn.damping"), (args.cg_iters, "gn.cg_iters"),
+                      (args.solver, "gn.solver")):
+        if flag is not None:
+            sets.append(f"{key}={flag}")
+    config = run.config.override(sets)
+    out = Path(args.out) if args.out else Path(args.run_dir) / FINETUNE_DIR
+    ft = gauss_newton(run, config=config, run_dir=out, resume=args.resume, progress=None if not args.quiet else False)
+    h = ft.history
+    print(f"Gauss-Newton ({h['solver'].iloc[-1]}): {ft.step} steps; held-out loss {h['val_loss'].iloc[0]:.4g} -> "
+          f"{h['val_loss_after'].iloc[-1]:.4g}; run directory: {out} (evaluate it with `pinnflow evaluate {out}`)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pinnflow", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -102,6 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(fn=_cmd_train)
+
+    f = sub.add_parser("finetune", help="Gauss-Newton fine-tuning of a trained run (writes DIR/finetune)")
+    f.add_argument("run_dir")
+    f.add_argument("--steps", type=int)
+    f.add_argument("--damping", type=float, help="epsilon of G + epsilon I")
+    f.add_argument("--cg-iters", type=int)
+    f.add_argument("--solver", choices=["cg", "sample-space", "auto"])
+    f.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="other overrides, e.g. gn.batch_size=4096")
+    f.add_argument("--out", help="output run directory (default DIR/finetune)")
+    f.add_argument("--resume", action="store_true")
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(fn=_cmd_finetune)
 
     e = sub.add_parser("evaluate", help="metrics of a trained run (writes metrics.csv)")
     e.add_argument("run_dir")

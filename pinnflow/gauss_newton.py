@@ -15,6 +15,7 @@ is built from the loss's named terms.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -30,6 +31,7 @@ from pinnflow import checkpoint
 from pinnflow.config import Config, GaussNewtonConfig
 from pinnflow.linsolve import cg, cholesky_solve
 from pinnflow.precision import set_precision
+from pinnflow.target import Target
 from pinnflow.train import CONFIG, Run, build, make_point_residual
 
 __all__ = ["gauss_newton", "GNState", "make_step", "choose_solver", "FINETUNE_DIR"]
@@ -115,14 +117,16 @@ def make_step(point_residual, unravel, domain, gn: GaussNewtonConfig, solver: st
     return jax.jit(step), jax.jit(loss)
 
 
-def gauss_newton(run: Run, config: Config | None = None, run_dir: str | Path | None = None, resume: bool = False,
-                 progress: bool | None = None) -> Run:
-    """Fine-tune a trained run with Gauss–Newton (config section `gn`); returns a new `Run`.
+def gauss_newton(run: Run, target: Target | None = None, config: Config | None = None,
+                 run_dir: str | Path | None = None, resume: bool = False, progress: bool | None = None) -> Run:
+    """Fine-tune a trained run with Gauss–Newton (config section `gn`, default the run's); returns a new `Run`.
 
     With `run_dir` (default: `<run.run_dir>/finetune` when the run has a directory) checkpoints are written
     every `gn.checkpoint_every` steps and `resume=True` continues a killed fine-tuning exactly."""
     config = run.config if config is None else config
     config.validate()
+    if target is not None:
+        run = dataclasses.replace(run, target=target)
     gn = config.gn
     precision = gn.precision or config.precision
     if precision != config.precision:  # the fine-tuned run lives in the fine-tuning precision

@@ -124,7 +124,7 @@ def test_finetuning_lowers_the_loss_and_resumes(solver, tmp_path):
     assert h["val_loss_after"].iloc[-1] < 0.5 * h["val_loss"].iloc[0], h.to_string()
     assert set(h["solver"]) == {solver}
     # resume: a new fine-tuning in the same directory continues to the same parameters
-    again = gauss_newton(run, cfg.override(["gn.steps=6"]), run_dir=tmp_path / "finetune", resume=True,
+    again = gauss_newton(run, config=cfg.override(["gn.steps=6"]), run_dir=tmp_path / "finetune", resume=True,
                          progress=False)
     assert again.step == 6
     with pytest.raises(FileExistsError):
