@@ -132,3 +132,17 @@ def test_finetuning_lowers_the_loss_and_resumes(solver, tmp_path):
     loaded = pf.load_run(tmp_path / "finetune", target=target)
     for a, b in zip(jax.tree_util.tree_leaves(loaded.params), jax.tree_util.tree_leaves(again.params), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b))
+
+
+def test_lbfgs_comparison_optimiser_lowers_the_loss():
+    from pinnflow.lbfgs import lbfgs
+
+    target = problems.get("gaussian", mean=(1.0, -0.5), cov=((1.5, 0.4), (0.4, 0.6)), log_Z=0.7)
+    cfg = pf.Config(loss="log_ce").override([
+        "network.width=16", "network.depth=2", "network.num_freq=2", "optim.steps=200", "optim.batch_size=128",
+        "optim.chunk=100", "optim.checkpoint_every=100"])
+    run = pf.train(target, cfg, progress=False)
+    tuned = lbfgs(run, steps=60, batch_size=512, resample_every=30)
+    assert tuned.step == 60
+    h = tuned.history
+    assert h["loss"].iloc[-1] < run.history["loss"].iloc[-1]
