@@ -80,16 +80,16 @@ class GaussNewtonConfig:
 
     steps: int = 20
     solver: str = "auto"  # "cg" (matrix-free), "sample-space" (Woodbury, N×N), "auto"
-    damping: float = 1e-3  # ε; the paper uses 1e-5
+    damping: float = 1e-4  # ε; the paper uses 1e-5
     adapt_damping: bool = True  # Levenberg–Marquardt: shrink ε after full steps, grow it after rejections
     cg_iters: int = 200
     cg_tol: float = 1e-10
-    batch_size: int = 2048  # collocation points N of the Gramian
+    batch_size: int = 4096  # collocation points N of the Gramian
     val_batch_size: int = 4096  # held-out points on which the line search judges a step
     resample_every: int = 1  # draw a fresh batch every k steps
     line_search: str = "grid"  # "grid": best of η = 2^-k; "armijo": first η with sufficient decrease
     ls_steps: int = 12
-    precision: str | None = None  # None: the run's precision; "float64" to fine-tune in float64
+    precision: str | None = "float64"  # float32 Gramians lose their small eigenvalues; null: the run's
     checkpoint_every: int = 5
     memory_mb: float = 2000.0  # "auto" uses the sample-space solver only if J (N×p) fits in this
 

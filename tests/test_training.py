@@ -140,5 +140,9 @@ def test_cli_train_evaluate_sample(tmp_path, capsys):
     assert main(["sample", str(out), "-n", "50", "-o", str(tmp_path / "s.npz")]) == 0
     data = np.load(tmp_path / "s.npz")
     assert data["x"].shape == (50, 2) and data["log_w"].shape == (50,)
+    assert main(["finetune", str(out), "--steps", "2", "--solver", "cg", "--cg-iters", "5", "--quiet", "--set",
+                 "gn.batch_size=64", "gn.val_batch_size=128"]) == 0
+    assert "Gauss-Newton (cg): 2 steps" in capsys.readouterr().out
+    assert main(["evaluate", str(out / "finetune"), "-n", "300"]) == 0
     assert main(["train", "--problem", "nope", "--loss", "log_ce", "--out", str(tmp_path / "x")]) == 2
     assert "available" in capsys.readouterr().err
