@@ -112,6 +112,7 @@ class Config:
     hutchinson_probes: int = 1
     seed: int = 0
     precision: str = "float32"
+    data_parallel: bool = True  # shard collocation batches across all jax.devices()
     network: NetworkConfig = field(default_factory=NetworkConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     collocation: CollocationConfig = field(default_factory=CollocationConfig)

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from pinnflow.integrators import euler_maruyama, ode_with_logp
+from pinnflow.parallel import DataParallel
 from pinnflow.registry import Registry
 
 __all__ = ["Samples", "sample", "METHODS"]
@@ -31,31 +32,34 @@ METHODS: Registry = Registry("sampling method")
 
 
 @METHODS.register(name="ode")
-def _ode(run, key, n: int, steps: int) -> Samples:
+def _ode(run, key, n: int, steps: int, shard) -> Samples:
     fields, prior, T = run.fields(), run.setup.prior, run.setup.T
-    x0 = prior.sample(key, n)
+    x0 = shard(prior.sample(key, n))
     x, log_p = ode_with_logp(fields.flow, x0, prior.log_prob(x0), 0.0, T, steps)
     return Samples(x, log_p, run.target.log_prob(x) - log_p)
 
 
 @METHODS.register(name="sde")
-def _sde(run, key, n: int, steps: int) -> Samples:
+def _sde(run, key, n: int, steps: int, shard) -> Samples:
     fields, prior, T = run.fields(), run.setup.prior, run.setup.T
     if fields.sigma == 0:
         raise ValueError(f"loss {run.loss.name!r} learns an ODE (sigma = 0); sample it with method='ode'")
     k0, k1 = jax.random.split(key)
-    return Samples(euler_maruyama(fields.drift, fields.sigma, prior.sample(k0, n), k1, 0.0, T, steps))
+    return Samples(euler_maruyama(fields.drift, fields.sigma, shard(prior.sample(k0, n)), k1, 0.0, T, steps))
 
 
 def sample(run, key: jax.Array, n: int, method: str = "ode", steps: int | None = None,
            batch: int = 10000) -> Samples:
-    """n samples of a trained run at time T, computed in batches of `batch` (one compiled function)."""
+    """n samples of a trained run at time T, computed in batches of `batch` (one compiled function), each
+    batch sharded across devices when `config.data_parallel`."""
     fn = METHODS.factory(method)
     steps = run.config.sampler.steps if steps is None else int(steps)
     if n < 1 or steps < 1:
         raise ValueError(f"need n >= 1 and steps >= 1, got n={n}, steps={steps}")
+    dp = DataParallel.create(run.config.data_parallel)
     size = min(n, batch)
-    jitted = jax.jit(lambda k: fn(run, k, size, steps))
+    size = max(dp.size, size - size % dp.size)  # particles are sharded across devices
+    jitted = jax.jit(lambda k: fn(run, k, size, steps, dp.shard_batch))
     parts = [jitted(k) for k in jax.random.split(key, -(-n // size))]
     cat = [None if parts[0][i] is None else jnp.concatenate([p[i] for p in parts])[:n] for i in range(3)]
     return Samples(*cat)

@@ -28,6 +28,7 @@ from pinnflow.collocation import Domain
 from pinnflow.config import Config
 from pinnflow.models import PARAMETRISATIONS, Fields, GaussianPrior, Learned, Setup
 from pinnflow.operators import EXACT, Backend, Hutchinson, unbiased_square
+from pinnflow.parallel import DataParallel
 from pinnflow.precision import set_precision
 from pinnflow.target import Target
 
@@ -169,6 +170,8 @@ def train(target: Target, config: Config, run_dir: str | Path | None = None, res
     loss_fn = make_loss_fn(loss, setup, graphdef, op, config.alpha)
     o = config.optim
 
+    dp = DataParallel.create(config.data_parallel)
+    dp.check_batch(o.batch_size, "optim.batch_size")
     state = (params, tx.init(params), jax.random.PRNGKey(config.seed))
     step, history, seconds = 0, [], 0.0
     if run_dir is not None:
@@ -185,10 +188,13 @@ def train(target: Target, config: Config, run_dir: str | Path | None = None, res
             raise FileExistsError(f"{run_dir} already holds a run; pass resume=True (--resume) or another dir")
         config.to_yaml(run_dir / CONFIG)
 
+    state = dp.replicate(state)
+
     def one_step(carry, _):
         params, opt_state, key = carry
         key, k_batch, k_res = jax.random.split(key, 3)
         xs, ts = domain.sample(k_batch, o.batch_size)
+        xs, ts = dp.shard_batch(xs), dp.shard_batch(ts)
         (total, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, xs, ts, k_res)
         updates, opt_state = tx.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state, key), (total, terms)
