@@ -58,13 +58,14 @@ get = REGISTRY.get
 
 def register(fn: ResidualFn | None = None, *, parametrisation: str = "general", sigma: float = 0.0,
              T: float = 1.0, weights: Callable[[float], dict[str, float]] | None = None,
-             name: str | None = None):
-    """Decorator registering `fn(fields, x, t, op, key) -> {term: residual}` as a loss named `fn.__name__`."""
+             name: str | None = None, doc: str | None = None):
+    """Decorator registering `fn(fields, x, t, op, key) -> {term: residual}` as a loss named `fn.__name__`
+    (or `name`); `doc` defaults to the function's docstring."""
     PARAMETRISATIONS.factory(parametrisation)  # fail early on an unknown parametrisation
 
     def add(f: ResidualFn) -> ResidualFn:
         loss = Loss(name or f.__name__, parametrisation, f, float(sigma), float(T),
-                    weights or (lambda alpha: {}), (f.__doc__ or "").strip())
+                    weights or (lambda alpha: {}), (doc or f.__doc__ or "").strip())
         REGISTRY.register(lambda: loss, name=loss.name)
         return f
 
@@ -90,16 +91,11 @@ def log_ce(f: Fields, x, t, op, key):
     return {"log_ce": R.log_ce(f.V, f.drift, x, t, op, key)}
 
 
-@register(parametrisation="anneal", sigma=SQRT2)
-def log_fp_anneal(f: Fields, x, t, op, key):
-    """Annealed SDE, eq. (14): geometric path V fixed up to z(t), learn μ."""
-    return {"log_fp": R.log_fp(f.V, f.drift, f.sigma, x, t, op, key)}
-
-
-@register(parametrisation="anneal", sigma=0.0)
-def log_ce_anneal(f: Fields, x, t, op, key):
-    """Annealed ODE, eq. (14): geometric path V fixed up to z(t), learn μ."""
-    return {"log_ce": R.log_ce(f.V, f.drift, x, t, op, key)}
+# The annealed losses square the same residuals with V fixed to the geometric path (eq. 72) up to z(t).
+register(log_fp, parametrisation="anneal", sigma=SQRT2, name="log_fp_anneal",
+         doc="Annealed SDE, eq. (14): geometric path V fixed up to z(t), learn μ.")
+register(log_ce, parametrisation="anneal", sigma=0.0, name="log_ce_anneal",
+         doc="Annealed ODE, eq. (14): geometric path V fixed up to z(t), learn μ.")
 
 
 @register(parametrisation="score", sigma=2.0, T=3.0)
