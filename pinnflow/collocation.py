@@ -11,7 +11,7 @@ import numpy as np
 from pinnflow.config import CollocationConfig
 from pinnflow.target import Target
 
-__all__ = ["Domain"]
+__all__ = ["Domain", "trajectory_cache", "mix_batch"]
 
 
 @dataclass(frozen=True)
@@ -57,3 +57,27 @@ class Domain:
         """Fraction of points (x, t) that lie inside Ω (a diagnostic for trajectories leaving the box)."""
         lo, hi = self.box(t)
         return jnp.mean(jnp.all((x >= lo) & (x <= hi), axis=-1))
+
+
+def trajectory_cache(flow, prior, T: float, n: int, steps: int, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Collocation points along learned trajectories (paper 003 App. D.1, Table 4): n prior samples pushed
+    through the ODE drift `flow` with `steps` RK4 steps; returns all visited (x, t), shapes (M, d), (M,),
+    M = n·(steps + 1). The points are data: no gradient flows through the solver."""
+    from pinnflow.integrators import ode_trajectory
+
+    path, ts = ode_trajectory(flow, prior.sample(key, n), 0.0, T, steps)
+    xs = jax.lax.stop_gradient(path.reshape(-1, path.shape[-1]))
+    return xs, jnp.repeat(ts, n)
+
+
+def mix_batch(key: jax.Array, xs: jax.Array, ts: jax.Array, cache_x: jax.Array, cache_t: jax.Array,
+              n_cache: int) -> tuple[jax.Array, jax.Array]:
+    """Replace the last `n_cache` points of a uniform batch by points drawn from the trajectory cache
+    (non-finite cached points are replaced by uniform ones)."""
+    if n_cache == 0:
+        return xs, ts
+    idx = jax.random.randint(key, (n_cache,), 0, cache_x.shape[0])
+    cx, ct = cache_x[idx], cache_t[idx]
+    ok = jnp.all(jnp.isfinite(cx), axis=-1)
+    cx = jnp.where(ok[:, None], cx, xs[-n_cache:])
+    return jnp.concatenate([xs[:-n_cache], cx]), jnp.concatenate([ts[:-n_cache], jnp.where(ok, ct, ts[-n_cache:])])

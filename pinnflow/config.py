@@ -62,6 +62,10 @@ class CollocationConfig:
     prior_k: float = 4.0  # prior box: ±prior_k prior standard deviations
     target_lo: list[float] | float | None = None  # default: the target's domain
     target_hi: list[float] | float | None = None
+    trajectory_fraction: float = 0.0  # share of each batch drawn along learned trajectories (App. D.1)
+    trajectory_count: int = 10000  # trajectories per cache refresh
+    trajectory_steps: int = 200  # RK4 steps (time points) per trajectory
+    trajectory_every: int = 5000  # refresh the cache every k steps (a multiple of optim.chunk)
 
 
 @dataclass
@@ -167,6 +171,12 @@ class Config:
              f"must be a multiple of optim.chunk ({o.chunk}), got {o.checkpoint_every}")
         c = self.collocation
         need(_pos(c.prior_k), "collocation.prior_k", f"must be > 0, got {c.prior_k}")
+        need(_num(c.trajectory_fraction) and 0 <= c.trajectory_fraction < 1, "collocation.trajectory_fraction",
+             f"must be in [0, 1), got {c.trajectory_fraction}")
+        for k in ("trajectory_count", "trajectory_steps", "trajectory_every"):
+            need(_pos_int(getattr(c, k)), f"collocation.{k}", f"must be a positive integer, got {getattr(c, k)!r}")
+        need(c.trajectory_every % o.chunk == 0, "collocation.trajectory_every",
+             f"must be a multiple of optim.chunk ({o.chunk}), got {c.trajectory_every}")
         s = self.sampler
         for k in ("steps", "n_eval", "sinkhorn_n"):
             need(_pos_int(getattr(s, k)), f"sampler.{k}", f"must be a positive integer, got {getattr(s, k)!r}")

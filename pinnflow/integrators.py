@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from pinnflow.operators import EXACT, Backend
 from pinnflow.residuals import Sigma, diffusion_at
 
-__all__ = ["rk38_step", "ode", "ode_with_logp", "euler_maruyama", "probability_flow"]
+__all__ = ["rk38_step", "ode", "ode_trajectory", "ode_with_logp", "euler_maruyama", "probability_flow"]
 
 PyTree = Any
 Time = float | jax.Array  # a scalar time, Python or traced
@@ -77,6 +77,22 @@ def ode(mu: VectorField, x0: jax.Array, t0: Time, t1: Time, steps: int) -> jax.A
     """
     drift = jax.vmap(mu, in_axes=(0, None))
     return _rk38_solve(drift, x0, t0, t1, steps, x0.dtype)
+
+
+def ode_trajectory(mu: VectorField, x0: jax.Array, t0, t1, steps: int) -> tuple[jax.Array, jax.Array]:
+    """The whole RK4 (3/8) path of `ode`: states (steps + 1, n, d) at times (steps + 1,), t0 first."""
+    steps = _check_steps(steps)
+    dtype = x0.dtype
+    t0, t1 = jnp.asarray(t0, dtype), jnp.asarray(t1, dtype)
+    dt = (t1 - t0) / steps
+    drift = jax.vmap(mu, in_axes=(0, None))
+
+    def body(x, k):
+        x1 = rk38_step(drift, x, t0 + k * dt, dt)
+        return x1, x1
+
+    _, path = jax.lax.scan(body, x0, jnp.arange(steps, dtype=dtype))
+    return jnp.concatenate([x0[None], path]), t0 + dt * jnp.arange(steps + 1, dtype=dtype)
 
 
 def ode_with_logp(

@@ -24,7 +24,7 @@ from flax import nnx
 from tqdm.auto import tqdm
 
 from pinnflow import checkpoint, losses
-from pinnflow.collocation import Domain
+from pinnflow.collocation import Domain, mix_batch, trajectory_cache
 from pinnflow.config import Config
 from pinnflow.models import PARAMETRISATIONS, Fields, GaussianPrior, Learned, Setup
 from pinnflow.operators import EXACT, Backend, Hutchinson, unbiased_square
@@ -141,8 +141,9 @@ def _learning_rate(config: Config, step: int) -> float:
     return o.lr * (o.lr_final / o.lr) ** (step / o.steps)
 
 
-def _save(run_dir: Path, state, step: int, history: list[dict], seconds: float) -> None:
-    checkpoint.save(run_dir / CHECKPOINT, state[0], state[1:], step, history, seconds, run_dir / HISTORY)
+def _save(run_dir: Path, state, traj_params, step: int, history: list[dict], seconds: float) -> None:
+    checkpoint.save(run_dir / CHECKPOINT, state[0], (*state[1:], traj_params), step, history, seconds,
+                    run_dir / HISTORY)
 
 
 # ---- the training loop --------------------------------------------------------------------------------
@@ -172,7 +173,10 @@ def train(target: Target, config: Config, run_dir: str | Path | None = None, res
 
     dp = DataParallel.create(config.data_parallel)
     dp.check_batch(o.batch_size, "optim.batch_size")
+    c = config.collocation
+    n_cache = int(round(c.trajectory_fraction * o.batch_size))
     state = (params, tx.init(params), jax.random.PRNGKey(config.seed))
+    traj_params = params  # parameters of the last trajectory-cache refresh (checkpointed, not the cache)
     step, history, seconds = 0, [], 0.0
     if run_dir is not None:
         run_dir = Path(run_dir)
@@ -181,8 +185,9 @@ def train(target: Target, config: Config, run_dir: str | Path | None = None, res
             saved = Config.from_yaml(run_dir / CONFIG)
             if saved.to_dict() != config.to_dict():
                 raise ValueError(f"--resume: the config differs from the one saved in {run_dir / CONFIG}")
-            params, rest, data = checkpoint.load(run_dir / CHECKPOINT, state[0], state[1:])
-            state = (params, *rest)
+            params, (opt_state, key, traj_params), data = checkpoint.load(
+                run_dir / CHECKPOINT, state[0], (*state[1:], traj_params))
+            state = (params, opt_state, key)
             step, history, seconds = data["step"], data["history"], data["train_seconds"]
         elif (run_dir / CHECKPOINT).exists() and not resume:
             raise FileExistsError(f"{run_dir} already holds a run; pass resume=True (--resume) or another dir")
@@ -190,16 +195,33 @@ def train(target: Target, config: Config, run_dir: str | Path | None = None, res
 
     state = dp.replicate(state)
 
-    def one_step(carry, _):
+    pz = PARAMETRISATIONS.get(loss.parametrisation)
+
+    @jax.jit
+    def refresh(params, key):
+        flow = pz.fields(nnx.merge(graphdef, params), setup).flow
+        return trajectory_cache(flow, setup.prior, setup.T, c.trajectory_count, c.trajectory_steps, key)
+
+    dtype = jnp.result_type(float)
+    cache = (jnp.zeros((1, target.dim), dtype), jnp.zeros((1,), dtype))
+    traj_key = jax.random.PRNGKey(config.seed + 7)
+    if n_cache and (step == 0 or step % c.trajectory_every):  # (else the loop refreshes at once)
+        cache = refresh(traj_params, jax.random.fold_in(traj_key, step - step % c.trajectory_every))
+
+    def one_step(carry, cache):
         params, opt_state, key = carry
-        key, k_batch, k_res = jax.random.split(key, 3)
+        key, k_batch, k_res, k_mix = jax.random.split(key, 4)
         xs, ts = domain.sample(k_batch, o.batch_size)
+        xs, ts = mix_batch(k_mix, xs, ts, *cache, n_cache)
         xs, ts = dp.shard_batch(xs), dp.shard_batch(ts)
         (total, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, xs, ts, k_res)
         updates, opt_state = tx.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state, key), (total, terms)
 
-    run_chunk = jax.jit(lambda carry, n: jax.lax.scan(one_step, carry, None, length=n), static_argnums=1)
+    def chunk_fn(carry, cache, n):
+        return jax.lax.scan(lambda cr, _: one_step(cr, cache), carry, None, length=n)
+
+    run_chunk = jax.jit(chunk_fn, static_argnums=2)
 
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=o.steps, initial=step, disable=not show, desc=f"{config.loss} on {target.name}",
@@ -209,13 +231,16 @@ def train(target: Target, config: Config, run_dir: str | Path | None = None, res
         while step < o.steps:
             n = min(o.chunk, o.steps - step)
             t0 = time.perf_counter()
-            new_state, (total, terms) = run_chunk(state, n)
+            if n_cache and step % c.trajectory_every == 0 and step > 0:
+                traj_params = state[0]
+                cache = refresh(traj_params, jax.random.fold_in(traj_key, step))
+            new_state, (total, terms) = run_chunk(state, cache, n)
             total = np.asarray(total)  # one host sync per chunk
             dt = time.perf_counter() - t0
             if not np.all(np.isfinite(total)):
                 bad = step + int(np.argmax(~np.isfinite(total)))
                 if run_dir is not None:
-                    _save(run_dir, state, step, history, seconds)
+                    _save(run_dir, state, traj_params, step, history, seconds)
                 raise TrainingDiverged(
                     f"non-finite loss at step {bad} ({config.loss} on {target.name}); the state of step {step}"
                     f" is kept{' in ' + str(run_dir) if run_dir else ''}. Lower optim.lr, enable"
@@ -230,10 +255,10 @@ def train(target: Target, config: Config, run_dir: str | Path | None = None, res
             bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k not in ("step", "seconds")})
             bar.update(n)
             if run_dir is not None and (step % o.checkpoint_every == 0 or step == o.steps):
-                _save(run_dir, state, step, history, seconds)
+                _save(run_dir, state, traj_params, step, history, seconds)
     except KeyboardInterrupt:
         if run_dir is not None:
-            _save(run_dir, state, step, history, seconds)
+            _save(run_dir, state, traj_params, step, history, seconds)
         raise
     finally:
         bar.close()

@@ -230,3 +230,15 @@ def test_probability_flow_time_dependent_sigma_solves_continuity_equation():
         got, expected, ce = check(t)
         np.testing.assert_allclose(got, expected, rtol=1e-12)
         assert np.max(np.abs(ce)) < 1e-9
+
+
+def test_ode_trajectory_ends_where_ode_ends():
+    from pinnflow.integrators import ode, ode_trajectory
+
+    mu = lambda x, t: -x * (1 + t) + jnp.sin(x[::-1])  # noqa: E731
+    x0 = jnp.asarray(np.random.default_rng(0).normal(size=(7, 3)))
+    path, ts = ode_trajectory(mu, x0, 0.2, 1.0, 16)
+    assert path.shape == (17, 7, 3) and ts.shape == (17,)
+    np.testing.assert_allclose(path[0], x0)
+    np.testing.assert_allclose(path[-1], ode(mu, x0, 0.2, 1.0, 16), rtol=1e-12)
+    np.testing.assert_allclose([ts[0], ts[-1]], [0.2, 1.0], rtol=1e-12)
