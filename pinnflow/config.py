@@ -84,7 +84,7 @@ class GaussNewtonConfig:
 
     steps: int = 20
     solver: str = "auto"  # "cg" (matrix-free), "sample-space" (Woodbury, N×N), "auto"
-    damping: float = 1e-4  # ε; the paper uses 1e-5
+    damping: float = 1e-5  # ε, as in the paper (1e-4 measured about the same on GMM in float64)
     adapt_damping: bool = True  # Levenberg–Marquardt: shrink ε after full steps, grow it after rejections
     cg_iters: int = 200
     cg_tol: float = 1e-10
