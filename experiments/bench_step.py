@@ -1,0 +1,100 @@
+"""Training-step benchmark: one jitted Adam step (loss, gradient, update) per loss and dimension, pinnflow's
+exact forward-mode backend against a naive backend (traces of jax.jacfwd / jax.hessian) measured in the
+same run.
+
+    python -m experiments.bench_step [--losses log_ce ...] [--dims 2 5 50] [--batch 4096] [--reps 3]
+
+Prints a table and writes experiments/results/bench_step.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import optax
+import pandas as pd
+
+import pinnflow as pf
+import problems
+from pinnflow.train import build, make_loss_fn
+
+RESULTS = Path(__file__).parent / "results"
+TARGETS = {2: ("gmm", {}), 5: ("many_well", {"d": 5, "m": 5, "delta": 4.0}),
+           50: ("many_well", {"d": 50, "m": 5, "delta": 2.0}), 200: ("many_well", {"d": 200, "m": 5, "delta": 2.0})}
+
+
+@dataclass(frozen=True)
+class Naive:
+    """The textbook backend: dense Jacobians and Hessians, then traces."""
+
+    stochastic: bool = False
+
+    def divergence(self, f, x, key=None):
+        return jnp.trace(jax.jacfwd(f)(x))
+
+    def laplacian(self, f, x, key=None):
+        return jnp.trace(jax.hessian(f)(x))
+
+    def weighted_trace(self, f, A, x, key=None):
+        return jnp.sum(A * jax.hessian(f)(x))
+
+
+def step_time(loss_name: str, d: int, batch: int, reps: int, op) -> float:
+    name, params = TARGETS[d]
+    target = problems.get(name, **params)
+    config = pf.Config(loss=loss_name).override(["network.width=128", "network.depth=3"])
+    loss, setup, domain, graphdef, state = build(target, config)
+    loss_fn = make_loss_fn(loss, setup, graphdef, op, config.alpha)
+    tx = optax.adam(1e-4)
+    opt_state = tx.init(state)
+    xs, ts = domain.sample(jax.random.PRNGKey(0), batch)
+
+    @jax.jit
+    def step(params, opt_state):
+        (v, _), g = jax.value_and_grad(loss_fn, has_aux=True)(params, xs, ts, jax.random.PRNGKey(1))
+        updates, opt_state = tx.update(g, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, v
+
+    out = step(state, opt_state)
+    jax.block_until_ready(out)
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        jax.block_until_ready(step(state, opt_state))
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main(argv=None) -> pd.DataFrame:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--losses", nargs="*", default=pf.losses.names())
+    ap.add_argument("--dims", type=int, nargs="*", default=[2, 5, 50])
+    ap.add_argument("--batch", type=int, default=4096)
+    ap.add_argument("--reps", type=int, default=3)
+    args = ap.parse_args(argv)
+    rows = []
+    for d in args.dims:
+        for loss in args.losses:
+            naive = step_time(loss, d, args.batch, args.reps, Naive())
+            exact = step_time(loss, d, args.batch, args.reps, pf.EXACT)
+            rows.append({"loss": loss, "d": d, "batch": args.batch, "naive_s": naive, "exact_s": exact,
+                         "speedup": naive / exact})
+            print(f"{loss:>14} d={d:<4} naive {naive:.4f}s  exact {exact:.4f}s  speedup {naive / exact:.2f}x",
+                  flush=True)
+    df = pd.DataFrame(rows)
+    df["machine"] = f"{platform.machine()}, {os.cpu_count()} cpus, {jax.devices()[0].platform}"
+    df["date"] = time.strftime("%Y-%m-%d")
+    RESULTS.mkdir(exist_ok=True)
+    df.to_csv(RESULTS / "bench_step.csv", index=False)
+    return df
+
+
+if __name__ == "__main__":
+    main()
