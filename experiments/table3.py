@@ -99,9 +99,14 @@ def main(argv=None) -> pd.DataFrame:
     rows = []
     for problem in args.problems:
         rows += run_problem(problem, args.budget, Path(args.out))
+        table = write(rows, args)  # after every problem, so a long run keeps what it finished
+    return table
+
+
+def write(rows: list[dict], args) -> pd.DataFrame:
     ours = pd.DataFrame(rows)
     paper = pd.DataFrame([{"problem": p, "optimizer": o, **dict(zip(COLUMNS, v, strict=True))}
-                          for (p, o), v in PAPER.items() if p in args.problems])
+                          for (p, o), v in PAPER.items() if p in set(ours["problem"])])
     table = ours.merge(paper, on=["problem", "optimizer"], suffixes=("", " (paper)"), how="left")
     RESULTS.mkdir(exist_ok=True)
     suffix = "" if args.budget == "cpu" else f"_{args.budget}"
