@@ -65,8 +65,8 @@ def score(run, label: str, problem: str, wall: float) -> dict:
             "n_eval": m["n"]}
 
 
-def run_problem(problem: str, budget: str, out: Path) -> list[dict]:
-    config = pf.Config.from_yaml(CONFIGS / f"table3_{problem}.yaml").override(BUDGETS[budget])
+def run_problem(problem: str, budget: str, out: Path, overrides: list[str] = ()) -> list[dict]:
+    config = pf.Config.from_yaml(CONFIGS / f"table3_{problem}.yaml").override(BUDGETS[budget] + list(overrides))
     target = problems.get(config.problem, **config.problem_params)
     shutil.rmtree(out / problem, ignore_errors=True)
     t0 = time.perf_counter()
@@ -95,10 +95,11 @@ def main(argv=None) -> pd.DataFrame:
     ap.add_argument("--budget", choices=sorted(BUDGETS), default="cpu")
     ap.add_argument("--problems", nargs="*", default=["gmm", "many_well_5"])
     ap.add_argument("--out", default="runs/table3")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides for every problem")
     args = ap.parse_args(argv)
     rows = []
     for problem in args.problems:
-        rows += run_problem(problem, args.budget, Path(args.out))
+        rows += run_problem(problem, args.budget, Path(args.out), args.set)
         table = write(rows, args)  # after every problem, so a long run keeps what it finished
     return table
 
@@ -109,7 +110,7 @@ def write(rows: list[dict], args) -> pd.DataFrame:
                           for (p, o), v in PAPER.items() if p in set(ours["problem"])])
     table = ours.merge(paper, on=["problem", "optimizer"], suffixes=("", " (paper)"), how="left")
     RESULTS.mkdir(exist_ok=True)
-    suffix = "" if args.budget == "cpu" else f"_{args.budget}"
+    suffix = ("" if args.budget == "cpu" else f"_{args.budget}") + "".join(f"_{p}" for p in ours["problem"].unique())
     table.to_csv(RESULTS / f"table3{suffix}.csv", index=False)
     cols = ["problem", "optimizer"] + [c for col in COLUMNS for c in (col, f"{col} (paper)")] + ["wall_seconds"]
     md = markdown(table[cols])
