@@ -125,7 +125,7 @@ def write(rows: list[dict], args) -> pd.DataFrame:
 
 def markdown(df: pd.DataFrame) -> str:
     """A GitHub markdown table with numbers to 3 significant digits."""
-    fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)  # noqa: E731
+    fmt = lambda v: ("–" if v != v else f"{v:.3g}") if isinstance(v, float) else str(v)  # noqa: E731
     lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join(lines)
