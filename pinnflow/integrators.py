@@ -56,18 +56,21 @@ def _check_steps(steps: int) -> int:
 
 
 def _rk38_solve(
-    f: Callable[[PyTree, jax.Array], PyTree], y0: PyTree, t0: Time, t1: Time, steps: int, dtype
+    f: Callable[[PyTree, jax.Array], PyTree], y0: PyTree, t0: Time, t1: Time, steps: int, dtype,
+    keep_path: bool = False,
 ) -> PyTree:
-    """Integrate y' = f(y, t) from t0 to t1 with `steps` uniform RK 3/8 steps inside one `lax.scan`."""
+    """Integrate y' = f(y, t) from t0 to t1 with `steps` uniform RK 3/8 steps inside one `lax.scan`.
+    With `keep_path`, return (y1, states after each step stacked on a leading axis)."""
     steps = _check_steps(steps)
     t0, t1 = jnp.asarray(t0, dtype), jnp.asarray(t1, dtype)
     dt = (t1 - t0) / steps
 
     def body(y, k):
-        return rk38_step(f, y, t0 + k * dt, dt), None  # t_k = t0 + k dt, no drift from accumulation
+        y1 = rk38_step(f, y, t0 + k * dt, dt)  # t_k = t0 + k dt, no drift from accumulation
+        return y1, (y1 if keep_path else None)
 
-    y1, _ = jax.lax.scan(body, y0, jnp.arange(steps, dtype=dtype))
-    return y1
+    y1, path = jax.lax.scan(body, y0, jnp.arange(steps, dtype=dtype))
+    return (y1, path) if keep_path else y1
 
 
 def ode(mu: VectorField, x0: jax.Array, t0: Time, t1: Time, steps: int) -> jax.Array:
@@ -81,18 +84,10 @@ def ode(mu: VectorField, x0: jax.Array, t0: Time, t1: Time, steps: int) -> jax.A
 
 def ode_trajectory(mu: VectorField, x0: jax.Array, t0, t1, steps: int) -> tuple[jax.Array, jax.Array]:
     """The whole RK4 (3/8) path of `ode`: states (steps + 1, n, d) at times (steps + 1,), t0 first."""
-    steps = _check_steps(steps)
     dtype = x0.dtype
-    t0, t1 = jnp.asarray(t0, dtype), jnp.asarray(t1, dtype)
-    dt = (t1 - t0) / steps
-    drift = jax.vmap(mu, in_axes=(0, None))
-
-    def body(x, k):
-        x1 = rk38_step(drift, x, t0 + k * dt, dt)
-        return x1, x1
-
-    _, path = jax.lax.scan(body, x0, jnp.arange(steps, dtype=dtype))
-    return jnp.concatenate([x0[None], path]), t0 + dt * jnp.arange(steps + 1, dtype=dtype)
+    _, path = _rk38_solve(jax.vmap(mu, in_axes=(0, None)), x0, t0, t1, steps, dtype, keep_path=True)
+    ts = jnp.linspace(jnp.asarray(t0, dtype), jnp.asarray(t1, dtype), _check_steps(steps) + 1)
+    return jnp.concatenate([x0[None], path]), ts
 
 
 def ode_with_logp(
