@@ -53,11 +53,6 @@ class Domain:
         u = jax.random.uniform(kx, (n, self.prior_lo.shape[0]), dtype)
         return (lo + u * (hi - lo)).astype(dtype), t
 
-    def volume_fraction_inside(self, x: jax.Array, t: jax.Array) -> jax.Array:
-        """Fraction of points (x, t) that lie inside Ω (a diagnostic for trajectories leaving the box)."""
-        lo, hi = self.box(t)
-        return jnp.mean(jnp.all((x >= lo) & (x <= hi), axis=-1))
-
 
 def trajectory_cache(flow, prior, T: float, n: int, steps: int, key: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Collocation points along learned trajectories (paper 003 App. D.1, Table 4): n prior samples pushed

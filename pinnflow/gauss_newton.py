@@ -32,13 +32,11 @@ from pinnflow.config import Config, GaussNewtonConfig
 from pinnflow.linsolve import cg, cholesky_solve
 from pinnflow.precision import set_precision
 from pinnflow.target import Target
-from pinnflow.train import CONFIG, Run, build, make_point_residual
+from pinnflow.train import CHECKPOINT, CONFIG, HISTORY, Run, build, make_point_residual
 
 __all__ = ["gauss_newton", "GNState", "make_step", "choose_solver", "FINETUNE_DIR"]
 
 FINETUNE_DIR = "finetune"
-CHECKPOINT = "checkpoint.pkl"
-HISTORY = "history.csv"
 
 
 class GNState(NamedTuple):

@@ -24,9 +24,9 @@ import numpy as np
 from flax import nnx
 
 from pinnflow.config import NetworkConfig
+from pinnflow.integrators import probability_flow
 from pinnflow.networks import FourierMLP, OTFlowPotential, ResMLP
 from pinnflow.registry import Registry
-from pinnflow.residuals import diffusion_at
 from pinnflow.target import Target
 
 __all__ = [
@@ -167,17 +167,8 @@ PARAMETRISATIONS: Registry[Parametrisation] = Registry("parametrisation")
 
 
 def _flow(drift: VectorField, V: ScalarField, sigma: float) -> VectorField:
-    """μ_ODE = μ − ½σσᵀ∇V (eq. 66); μ itself for σ = 0."""
-    if sigma == 0:
-        return drift
-
-    def flow(x, t):
-        S = diffusion_at(sigma, t)
-        g = jax.grad(V)(x, t)
-        Dg = S**2 * g if S.ndim == 0 else S @ (S.T @ g)
-        return drift(x, t) - 0.5 * Dg
-
-    return flow
+    """The ODE drift with the marginals of X: μ itself for σ = 0, else the probability flow (eq. 66)."""
+    return drift if sigma == 0 else probability_flow(drift, jax.grad(V), sigma)
 
 
 class Normalised(nnx.Module):

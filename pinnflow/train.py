@@ -128,17 +128,17 @@ def make_point_residual(loss: losses.Loss, setup: Setup, graphdef: nnx.GraphDef,
     return point
 
 
+def learning_rate_schedule(config: Config) -> optax.Schedule:
+    """lr decaying exponentially from `optim.lr` to `optim.lr_final` over `optim.steps`."""
+    o = config.optim
+    return optax.exponential_decay(o.lr, transition_steps=o.steps, decay_rate=o.lr_final / o.lr)
+
+
 def make_optimizer(config: Config) -> optax.GradientTransformation:
-    """Adam with lr decaying exponentially from `lr` to `lr_final` over `steps`; optional clipping."""
+    """Adam on `learning_rate_schedule`; optional global-norm clipping."""
     o = config.optim
-    schedule = optax.exponential_decay(o.lr, transition_steps=o.steps, decay_rate=o.lr_final / o.lr)
     parts = [optax.clip_by_global_norm(o.clip_norm)] if o.clip_norm else []
-    return optax.chain(*parts, optax.adam(schedule))
-
-
-def _learning_rate(config: Config, step: int) -> float:
-    o = config.optim
-    return o.lr * (o.lr_final / o.lr) ** (step / o.steps)
+    return optax.chain(*parts, optax.adam(learning_rate_schedule(config)))
 
 
 def _save(run_dir: Path, state, traj_params, step: int, history: list[dict], seconds: float) -> None:
@@ -168,6 +168,7 @@ def train(target: Target, config: Config, run_dir: str | Path | None = None, res
     _check_target(target, setup, domain)
     op = operator(config)
     tx = make_optimizer(config)
+    lr_at = learning_rate_schedule(config)
     loss_fn = make_loss_fn(loss, setup, graphdef, op, config.alpha)
     o = config.optim
 
@@ -247,7 +248,7 @@ def train(target: Target, config: Config, run_dir: str | Path | None = None, res
                     " optim.clip_norm or shrink the collocation domain.")
             state, step, seconds = new_state, step + n, seconds + dt
             times.append(dt / n)
-            row = {"step": step, "loss": float(total.mean()), "lr": _learning_rate(config, step),
+            row = {"step": step, "loss": float(total.mean()), "lr": float(lr_at(step)),
                    "seconds": seconds, **{k: float(np.mean(v)) for k, v in terms.items()}}
             history.append(row)
             if callback is not None:
