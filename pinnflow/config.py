@@ -112,7 +112,7 @@ class Config:
     sigma: float | None = None
     alpha: float = 1.0  # weight of the HJB term (sb, ot; eqs. 22-23)
     prior_std: float = 1.0
-    operator: str = "exact"  # trace backend: "exact" or "hutchinson"
+    operator: str = "auto"  # trace backend, a name in pinnflow.operators.BACKENDS
     hutchinson_probes: int = 1
     seed: int = 0
     precision: str = "float32"
@@ -135,7 +135,7 @@ class Config:
     # ---- validation -------------------------------------------------------------------------------
     def validate(self) -> None:
         """Raise `ConfigError` naming the first invalid field."""
-        from pinnflow import losses, models, networks  # late: registries import this module
+        from pinnflow import losses, models, networks, operators  # late: registries import this module
 
         def need(cond: bool, key: str, msg: str):
             if not cond:
@@ -144,7 +144,8 @@ class Config:
         need(self.loss in losses.REGISTRY, "loss",
              f"unknown loss {self.loss!r}; available: {', '.join(losses.names())}")
         need(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}, got {self.precision!r}")
-        need(self.operator in ("exact", "hutchinson"), "operator", f"'exact' or 'hutchinson', got {self.operator!r}")
+        need(self.operator in operators.BACKENDS, "operator",
+             f"unknown backend {self.operator!r}; available: {', '.join(operators.BACKENDS.names())}")
         need(_pos_int(self.hutchinson_probes), "hutchinson_probes", "must be a positive integer")
         need(self.T is None or _pos(self.T), "T", f"must be > 0, got {self.T}")
         need(self.sigma is None or _num(self.sigma) and self.sigma >= 0, "sigma", f"must be >= 0, got {self.sigma}")

@@ -5,6 +5,10 @@ trace) come from a *backend*, chosen by value:
 
 - `Exact()`: forward-mode; `jax.linearize` once, then one JVP per basis vector (vectorised with `vmap`);
   the Hessian is never formed by reverse-over-reverse differentiation.
+- `ForwardLaplacian()`: the forward-Laplacian propagation of `pinnflow.forward_laplacian`; value, ∇f, ∂_t f
+  and the trace in one pass, and divergences by a lean forward Jacobian (f'(y) applied once per layer).
+- `Auto(min_dim)`: the fastest exact backend for the dimension (`ForwardLaplacian` from `min_dim` on,
+  `Exact` below; thresholds measured by `experiments/bench_operators.py`).
 - `Hutchinson(num_probes=k)`: the unbiased stochastic trace Tr(M) ≈ (1/k) Σ_j v_jᵀ M v_j with
   Rademacher probes v_j; needs a `key`.
 
@@ -17,10 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
+
+from pinnflow.forward_laplacian import forward_laplacian
+from pinnflow.registry import Registry
 
 __all__ = [
     "grad",
@@ -29,7 +36,12 @@ __all__ = [
     "Backend",
     "Exact",
     "Hutchinson",
+    "ForwardLaplacian",
+    "Auto",
+    "Derivatives",
+    "derivatives",
     "EXACT",
+    "BACKENDS",
     "unbiased_square",
 ]
 
@@ -66,6 +78,39 @@ class Backend(Protocol):
     def weighted_trace(
         self, f: Scalar, A: jax.Array, x: jax.Array, key: jax.Array | None = None
     ) -> jax.Array: ...
+
+
+class Derivatives(NamedTuple):
+    """F(x, t), ∇_x F, ∂_t F and the second-order trace Tr(D ∇²F) (0 when no D was asked for)."""
+
+    value: jax.Array
+    grad: jax.Array
+    dt: jax.Array
+    trace: jax.Array
+
+
+def _separate_passes(op, F, x, t, D, key) -> Derivatives:
+    """Derivatives by separate passes: reverse-mode gradient, a JVP in t, the backend's trace."""
+    t = jnp.asarray(t, dtype=x.dtype)
+    Ft = lambda y: F(y, t)  # noqa: E731
+    value, g = jax.value_and_grad(Ft)(x)
+    dt = time_derivative(F, x, t)
+    if D is None:
+        trace = jnp.zeros((), x.dtype)
+    elif jnp.ndim(D) == 0:
+        trace = D * op.laplacian(Ft, x, key)
+    else:
+        trace = op.weighted_trace(Ft, D, x, key)
+    return Derivatives(value, g, dt, trace)
+
+
+def derivatives(op: Backend, F: Callable[[jax.Array, jax.Array], jax.Array], x: jax.Array, t, D=None,
+                key: jax.Array | None = None) -> Derivatives:
+    """All derivatives a residual needs of a scalar field F(x, t) at one point, in as few passes as the
+    backend allows. `D`: None (no second order), a scalar (D·ΔF) or a constant symmetric (d, d) matrix
+    (Tr(D∇²F))."""
+    fused = getattr(op, "derivatives", None)
+    return fused(F, x, t, D, key) if fused is not None else _separate_passes(op, F, x, t, D, key)
 
 
 def _columns(jvp: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
@@ -137,7 +182,86 @@ class Hutchinson:
         return jnp.mean(jnp.sum((v @ A) * jax.vmap(hvp)(v), axis=-1))
 
 
+@dataclass(frozen=True)
+class ForwardLaplacian:
+    """Exact traces by forward-Laplacian propagation (`pinnflow.forward_laplacian`): one pass carries the
+    value, the d + 1 first derivatives (x and t) and the trace through the network."""
+
+    stochastic: bool = False
+
+    def divergence(self, f: Vector, x: jax.Array, key: jax.Array | None = None) -> jax.Array:
+        """div f(x) from a first-order forward Jacobian (no second-order terms)."""
+        del key
+        eye = jnp.eye(x.shape[-1], dtype=x.dtype)
+        return jnp.trace(forward_laplacian(f, (x,), (eye,), m=0).J)
+
+    def laplacian(self, f: Scalar, x: jax.Array, key: jax.Array | None = None) -> jax.Array:
+        del key
+        eye = jnp.eye(x.shape[-1], dtype=x.dtype)
+        return forward_laplacian(f, (x,), (eye,), m=x.shape[-1]).L
+
+    def weighted_trace(
+        self, f: Scalar, A: jax.Array, x: jax.Array, key: jax.Array | None = None
+    ) -> jax.Array:
+        """Tr(A∇²f) = Σ_k λ_k q_kᵀ∇²f q_k over the eigenpairs of sym(A) (∇²f is symmetric)."""
+        del key
+        lam, Q = jnp.linalg.eigh(0.5 * (A + A.T).astype(x.dtype))
+        return forward_laplacian(f, (x,), (Q.T,), m=x.shape[-1], weights=lam).L
+
+    def derivatives(self, F, x, t, D=None, key=None) -> Derivatives:
+        """One pass over directions (e_1..e_d, ∂_t), or the eigenvectors of D for a matrix D."""
+        del key
+        d = x.shape[-1]
+        t = jnp.asarray(t, dtype=x.dtype)
+        if D is None or jnp.ndim(D) == 0:
+            dirs, weights = jnp.eye(d, dtype=x.dtype), None
+        else:
+            weights, dirs = jnp.linalg.eigh(0.5 * (D + D.T).astype(x.dtype))
+            dirs = dirs.T
+        tx = jnp.concatenate([dirs, jnp.zeros((1, d), x.dtype)])
+        tt = jnp.zeros((d + 1,), x.dtype).at[d].set(1.0)
+        out = forward_laplacian(F, (x, t), (tx, tt), m=0 if D is None else d, weights=weights)
+        g = out.J[:d] if weights is None else dirs.T @ out.J[:d]
+        if D is None:
+            trace = jnp.zeros((), x.dtype)
+        else:
+            trace = D * out.L if jnp.ndim(D) == 0 else out.L
+        return Derivatives(out.value, g, out.J[d], trace)
+
+
+@dataclass(frozen=True)
+class Auto:
+    """The fastest exact backend for the point's dimension: `ForwardLaplacian` when d ≥ `min_dim`,
+    `Exact` below (measured in `experiments/bench_operators.py`)."""
+
+    min_dim: int = 1
+    stochastic: bool = False
+
+    def pick(self, x: jax.Array):
+        return FORWARD_LAPLACIAN if x.shape[-1] >= self.min_dim else EXACT
+
+    def divergence(self, f, x, key=None):
+        return self.pick(x).divergence(f, x, key)
+
+    def laplacian(self, f, x, key=None):
+        return self.pick(x).laplacian(f, x, key)
+
+    def weighted_trace(self, f, A, x, key=None):
+        return self.pick(x).weighted_trace(f, A, x, key)
+
+    def derivatives(self, F, x, t, D=None, key=None) -> Derivatives:
+        return derivatives(self.pick(x), F, x, t, D, key)
+
+
 EXACT = Exact()
+FORWARD_LAPLACIAN = ForwardLaplacian()
+
+BACKENDS: Registry[Backend] = Registry("operator backend")
+"""Operator backends by name (`config.operator`): `BACKENDS.get(name, **params)`."""
+BACKENDS.register(Auto, name="auto")
+BACKENDS.register(Exact, name="exact")
+BACKENDS.register(ForwardLaplacian, name="forward_laplacian")
+BACKENDS.register(Hutchinson, name="hutchinson")
 
 
 def unbiased_square(residual: Callable[[jax.Array | None], jax.Array], key: jax.Array | None) -> jax.Array:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from pinnflow.operators import EXACT, Backend, grad, jacobian, time_derivative
+from pinnflow.operators import EXACT, Backend, derivatives, jacobian, time_derivative
 
 __all__ = ["log_fp", "log_ce", "hjb", "score", "score_fp", "diffusion_at"]
 
@@ -36,18 +36,19 @@ def _keys(key: jax.Array | None, n: int) -> list:
     return [None] * n if key is None else list(jax.random.split(key, n))
 
 
-def _diffusion_terms(
-    F: Callable[[jax.Array], jax.Array], gF: jax.Array, sigma: Sigma, x, t, op: Backend, key
-) -> tuple[jax.Array, jax.Array]:
-    """(½‖σᵀ∇F‖², ½Tr(σσᵀ∇²F)) for a scalar field F of x alone, with ∇F = gF given."""
+def _diffusion(sigma: Sigma, x, t) -> jax.Array | None:
+    """D = σσᵀ as the backends take it: None for σ ≡ 0, a scalar σ² for σ·I, else the (d, d) matrix."""
     if _is_zero(sigma):
-        zero = jnp.zeros((), gF.dtype)
-        return zero, zero
-    S = diffusion_at(sigma, t).astype(gF.dtype)
-    if S.ndim == 0:
-        return 0.5 * S**2 * (gF @ gF), 0.5 * S**2 * op.laplacian(F, x, key)
-    sg = S.T @ gF
-    return 0.5 * (sg @ sg), 0.5 * op.weighted_trace(F, S @ S.T, x, key)
+        return None
+    S = diffusion_at(sigma, t).astype(x.dtype)
+    return S**2 if S.ndim == 0 else S @ S.T
+
+
+def _quad(D, g: jax.Array) -> jax.Array:
+    """½‖σᵀg‖² = ½ gᵀDg."""
+    if D is None:
+        return jnp.zeros((), g.dtype)
+    return 0.5 * D * (g @ g) if jnp.ndim(D) == 0 else 0.5 * g @ (D @ g)
 
 
 def log_fp(
@@ -56,11 +57,10 @@ def log_fp(
     """Log Fokker–Planck residual, paper 003 eq. (7):
     ∂_tV + div μ + ∇V·μ − ½‖σᵀ∇V‖² − ½Tr(σσᵀ∇²V)."""
     k_div, k_tr = _keys(key, 2)
-    Vt = lambda y: V(y, t)  # noqa: E731
-    gV = grad(Vt, x)
-    quad, trace = _diffusion_terms(Vt, gV, sigma, x, t, op, k_tr)
+    D = _diffusion(sigma, x, t)
+    v = derivatives(op, V, x, t, D, k_tr)
     div_mu = op.divergence(lambda y: mu(y, t), x, k_div)
-    return time_derivative(V, x, t) + div_mu + gV @ mu(x, t) - quad - trace
+    return v.dt + div_mu + v.grad @ mu(x, t) - _quad(D, v.grad) - 0.5 * v.trace
 
 
 def log_ce(V: ScalarField, mu: VectorField, x: jax.Array, t, op: Backend = EXACT, key=None) -> jax.Array:
@@ -71,10 +71,8 @@ def log_ce(V: ScalarField, mu: VectorField, x: jax.Array, t, op: Backend = EXACT
 def hjb(Phi: ScalarField, sigma: Sigma, x: jax.Array, t, op: Backend = EXACT, key=None) -> jax.Array:
     """Hamilton–Jacobi–Bellman residual, paper 003 eq. (20): ∂_tΦ + ½‖∇Φ‖² + ½Tr(σσᵀ∇²Φ);
     eq. (21) for σ = 0 (optimal transport)."""
-    Pt = lambda y: Phi(y, t)  # noqa: E731
-    gP = grad(Pt, x)
-    _, trace = _diffusion_terms(Pt, gP, sigma, x, t, op, key)
-    return time_derivative(Phi, x, t) + 0.5 * (gP @ gP) + trace
+    p = derivatives(op, Phi, x, t, _diffusion(sigma, x, t), key)
+    return p.dt + 0.5 * (p.grad @ p.grad) + 0.5 * p.trace
 
 
 def score(
@@ -83,11 +81,10 @@ def score(
     """Time-reversal (score) residual, paper 003 eq. (15), i.e. eq. (7) with μ = σσᵀ∇V − f:
     ∂_tV − div f − ∇V·f + ½‖σᵀ∇V‖² + ½Tr(σσᵀ∇²V)."""
     k_div, k_tr = _keys(key, 2)
-    Vt = lambda y: V(y, t)  # noqa: E731
-    gV = grad(Vt, x)
-    quad, trace = _diffusion_terms(Vt, gV, sigma, x, t, op, k_tr)
+    D = _diffusion(sigma, x, t)
+    v = derivatives(op, V, x, t, D, k_tr)
     div_f = op.divergence(lambda y: f(y, t), x, k_div)
-    return time_derivative(V, x, t) - div_f - gV @ f(x, t) + quad + trace
+    return v.dt - div_f - v.grad @ f(x, t) + _quad(D, v.grad) + 0.5 * v.trace
 
 
 def score_fp(

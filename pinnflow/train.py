@@ -27,7 +27,7 @@ from pinnflow import checkpoint, losses
 from pinnflow.collocation import Domain, mix_batch, trajectory_cache
 from pinnflow.config import Config
 from pinnflow.models import PARAMETRISATIONS, Fields, GaussianPrior, Learned, Setup
-from pinnflow.operators import EXACT, Backend, Hutchinson, unbiased_square
+from pinnflow.operators import BACKENDS, Auto, Backend, unbiased_square
 from pinnflow.parallel import DataParallel
 from pinnflow.precision import set_precision
 from pinnflow.target import Target
@@ -77,7 +77,9 @@ class Run:
 
 
 def operator(config: Config) -> Backend:
-    return EXACT if config.operator == "exact" else Hutchinson(config.hutchinson_probes)
+    """The configured trace backend (`config.operator`, a name in `operators.BACKENDS`)."""
+    params = {"num_probes": config.hutchinson_probes} if config.operator == "hutchinson" else {}
+    return BACKENDS.get(config.operator, **params)
 
 
 def build(target: Target, config: Config) -> tuple[losses.Loss, Setup, Domain, nnx.GraphDef, nnx.State]:
@@ -114,14 +116,18 @@ def make_loss_fn(loss: losses.Loss, setup: Setup, graphdef: nnx.GraphDef, op: Ba
     return loss_fn
 
 
-def make_point_residual(loss: losses.Loss, setup: Setup, graphdef: nnx.GraphDef, alpha: float):
-    """(params, x (d,), t) -> (k,): the loss's k terms at one point, each times √weight (exact traces), so
-    that the mean over a batch of the squared norm is the loss. Gauss–Newton stacks these."""
+def make_point_residual(loss: losses.Loss, setup: Setup, graphdef: nnx.GraphDef, alpha: float,
+                        op: Backend | None = None):
+    """(params, x (d,), t) -> (k,): the loss's k terms at one point, each times √weight, so that the mean over
+    a batch of the squared norm is the loss. Gauss–Newton stacks these. `op` must be exact (default: Auto)."""
+    op = Auto() if op is None else op
+    if op.stochastic:
+        raise ValueError(f"point residuals need an exact operator backend, got {op!r}")
     pz = PARAMETRISATIONS.get(loss.parametrisation)
 
     def point(params, x, t):
         fields = pz.fields(nnx.merge(graphdef, params), setup)
-        r = loss.residuals(fields, x, t, EXACT, None)
+        r = loss.residuals(fields, x, t, op, None)
         w = loss.term_weights(alpha, r)
         return jnp.stack([jnp.sqrt(w[k]) * r[k] for k in sorted(r)])
 

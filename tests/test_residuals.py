@@ -8,10 +8,16 @@ import pytest
 from closed_forms import OU, VP, McCann, QuadraticBridge, random_spd
 
 from pinnflow import residuals as R
-from pinnflow.operators import EXACT, Hutchinson
+from pinnflow.operators import BACKENDS, EXACT, Hutchinson
 
 D = 4
 TIMES = (0.0, 0.3, 0.9)
+
+
+@pytest.fixture(params=["exact", "forward_laplacian"])
+def op(request):
+    """Every closed-form and perturbation test runs with every exact operator backend."""
+    return BACKENDS.get(request.param)
 
 
 @pytest.fixture(autouse=True)
@@ -39,17 +45,17 @@ def ou_case(S_kind):
 
 
 @pytest.mark.parametrize("S_kind", ["scalar", "matrix"])
-def test_log_fp_ou(S_kind):
+def test_log_fp_ou(S_kind, op):
     ou = ou_case(S_kind)
     for t in TIMES:
         for x in points():
-            r = R.log_fp(ou.V, ou.f, ou.S, x, t)
+            r = R.log_fp(ou.V, ou.f, ou.S, x, t, op=op)
             gV = jax.grad(ou.V)(x, t)
             assert_vanishes(r, abs(gV @ x) + D)
 
 
 @pytest.mark.parametrize("S_kind", ["scalar", "matrix"])
-def test_log_ce_probability_flow_ou(S_kind):
+def test_log_ce_probability_flow_ou(S_kind, op):
     ou = ou_case(S_kind)
 
     def mu(x, t):  # probability-flow drift, paper 003 eq. (66)
@@ -57,11 +63,11 @@ def test_log_ce_probability_flow_ou(S_kind):
 
     for t in TIMES:
         for x in points(2):
-            assert_vanishes(R.log_ce(ou.V, mu, x, t), abs(jax.grad(ou.V)(x, t) @ mu(x, t)) + D)
+            assert_vanishes(R.log_ce(ou.V, mu, x, t, op=op), abs(jax.grad(ou.V)(x, t) @ mu(x, t)) + D)
 
 
 @pytest.mark.parametrize("S_kind", ["scalar", "matrix"])
-def test_score_time_reversed_ou(S_kind):
+def test_score_time_reversed_ou(S_kind, op):
     ou, T = ou_case(S_kind), 1.3
 
     def V_rev(x, t):  # log-density of the OU process at time T − t (paper 003, eqs. 15–17)
@@ -69,33 +75,33 @@ def test_score_time_reversed_ou(S_kind):
 
     for t in TIMES:
         for x in points(3):
-            assert_vanishes(R.score(V_rev, ou.f, ou.S, x, t), abs(jax.grad(V_rev)(x, t) @ x) + D)
+            assert_vanishes(R.score(V_rev, ou.f, ou.S, x, t, op=op), abs(jax.grad(V_rev)(x, t) @ x) + D)
             # eq. (15) is eq. (7) with μ = σσᵀ∇V − f
             mu = lambda y, s: ou.D @ jax.grad(V_rev)(y, s) - ou.f(y, s)  # noqa: E731
-            np.testing.assert_allclose(R.log_fp(V_rev, mu, ou.S, x, t), R.score(V_rev, ou.f, ou.S, x, t),
+            np.testing.assert_allclose(R.log_fp(V_rev, mu, ou.S, x, t, op=op), R.score(V_rev, ou.f, ou.S, x, t, op=op),
                                        atol=1e-10)
 
 
 @pytest.mark.parametrize("S_kind", ["scalar", "matrix"])
-def test_score_fp_ou(S_kind):
+def test_score_fp_ou(S_kind, op):
     ou = ou_case(S_kind)
     s = jax.grad(ou.V)
     for t in TIMES:
         for x in points(4):
-            r = R.score_fp(s, ou.f, ou.S, x, t)
+            r = R.score_fp(s, ou.f, ou.S, x, t, op=op)
             assert r.shape == (D,)
             assert_vanishes(r, np.abs(s(x, t)).max() * np.abs(x).max() + D)
 
 
-def test_log_fp_time_dependent_sigma():
+def test_log_fp_time_dependent_sigma(op):
     rng = np.random.default_rng(5)
     C0, _ = random_spd(rng, D)
     vp = VP(rng.normal(size=D), C0)
     for t in TIMES:
         for x in points(6):
-            r = R.log_fp(vp.V, vp.f, vp.sigma, x, t)
+            r = R.log_fp(vp.V, vp.f, vp.sigma, x, t, op=op)
             assert_vanishes(r, abs(jax.grad(vp.V)(x, t) @ vp.f(x, t)) + D)
-            assert_vanishes(R.score_fp(jax.grad(vp.V), vp.f, vp.sigma, x, t), 10.0)
+            assert_vanishes(R.score_fp(jax.grad(vp.V), vp.f, vp.sigma, x, t, op=op), 10.0)
 
 
 def mccann_case():
@@ -105,18 +111,18 @@ def mccann_case():
     return McCann(rng.normal(size=D), C0, rng.normal(size=D) + 2.0, C1)
 
 
-def test_hjb_and_log_ce_optimal_transport():
+def test_hjb_and_log_ce_optimal_transport(op):
     ot = mccann_case()
     mu = jax.grad(ot.Phi)
     for t in (0.0, 0.4, 1.0):
         for x in points(8):
             g = mu(x, t)
-            assert_vanishes(R.hjb(ot.Phi, 0, x, t), g @ g)
-            assert_vanishes(R.log_ce(ot.V, mu, x, t), abs(jax.grad(ot.V)(x, t) @ g) + D)
+            assert_vanishes(R.hjb(ot.Phi, 0, x, t, op=op), g @ g)
+            assert_vanishes(R.log_ce(ot.V, mu, x, t, op=op), abs(jax.grad(ot.V)(x, t) @ g) + D)
 
 
 @pytest.mark.parametrize("S_kind", ["scalar", "matrix"])
-def test_hjb_and_log_fp_schrodinger_type_bridge(S_kind):
+def test_hjb_and_log_fp_schrodinger_type_bridge(S_kind, op):
     rng = np.random.default_rng(9)
     Q, _ = np.linalg.qr(rng.normal(size=(D, D)))
     s = np.full(D, 0.8) if S_kind == "scalar" else np.array([0.5, 0.8, 1.1, 0.3])
@@ -126,13 +132,13 @@ def test_hjb_and_log_fp_schrodinger_type_bridge(S_kind):
     for t in (0.0, 0.5, 1.0):
         for x in points(10):
             g = mu(x, t)
-            assert_vanishes(R.hjb(br.Phi, S, x, t), g @ g + 1)
-            assert_vanishes(R.log_fp(br.V, mu, S, x, t), abs(jax.grad(br.V)(x, t) @ g) + D)
+            assert_vanishes(R.hjb(br.Phi, S, x, t, op=op), g @ g + 1)
+            assert_vanishes(R.log_fp(br.V, mu, S, x, t, op=op), abs(jax.grad(br.V)(x, t) @ g) + D)
 
 
 # --- perturbations: the residuals react by exactly the predicted amount -------------------------------
 
-def test_perturbed_drift_changes_log_fp_and_log_ce_by_the_predicted_amount():
+def test_perturbed_drift_changes_log_fp_and_log_ce_by_the_predicted_amount(op):
     ou = ou_case("matrix")
     rng = np.random.default_rng(11)
     c, W = jnp.asarray(rng.normal(size=D)), jnp.asarray(rng.normal(size=(D, D)))
@@ -141,41 +147,41 @@ def test_perturbed_drift_changes_log_fp_and_log_ce_by_the_predicted_amount():
     for t in TIMES:
         for x in points(12):
             expected = jnp.trace(W) + jax.grad(ou.V)(x, t) @ (c + W @ x)
-            np.testing.assert_allclose(R.log_fp(ou.V, mu, ou.S, x, t), expected, rtol=1e-8, atol=1e-10)
+            np.testing.assert_allclose(R.log_fp(ou.V, mu, ou.S, x, t, op=op), expected, rtol=1e-8, atol=1e-10)
             assert abs(expected) > 1e-2
 
 
-def test_perturbed_potential_changes_hjb_by_the_predicted_amount():
+def test_perturbed_potential_changes_hjb_by_the_predicted_amount(op):
     ot = mccann_case()
     a = jnp.array([0.3, -0.2, 0.5, 0.1])
     Phi = lambda x, t: ot.Phi(x, t) + a @ x  # noqa: E731
     for x in points(13):
         expected = a @ jax.grad(ot.Phi)(x, 0.5) + 0.5 * a @ a
-        np.testing.assert_allclose(R.hjb(Phi, 0, x, 0.5), expected, rtol=1e-8, atol=1e-12)
+        np.testing.assert_allclose(R.hjb(Phi, 0, x, 0.5, op=op), expected, rtol=1e-8, atol=1e-12)
 
 
-def test_perturbed_f_changes_score_and_score_fp_by_the_predicted_amount():
+def test_perturbed_f_changes_score_and_score_fp_by_the_predicted_amount(op):
     ou, T = ou_case("scalar"), 1.3
     V_rev = lambda x, t: ou.V(x, T - t)  # noqa: E731
     c = jnp.array([0.4, -0.1, 0.2, 0.3])
     f_pert = lambda x, t: ou.f(x, t) + c  # noqa: E731
     s = jax.grad(ou.V)
     for x in points(14):
-        np.testing.assert_allclose(R.score(V_rev, f_pert, ou.S, x, 0.2), -jax.grad(V_rev)(x, 0.2) @ c,
+        np.testing.assert_allclose(R.score(V_rev, f_pert, ou.S, x, 0.2, op=op), -jax.grad(V_rev)(x, 0.2) @ c,
                                    rtol=1e-8, atol=1e-12)
         J_s = jax.jacfwd(s)(x, 0.2)
-        np.testing.assert_allclose(R.score_fp(s, f_pert, ou.S, x, 0.2), J_s.T @ c, rtol=1e-8, atol=1e-12)
+        np.testing.assert_allclose(R.score_fp(s, f_pert, ou.S, x, 0.2, op=op), J_s.T @ c, rtol=1e-8, atol=1e-12)
 
 
-def test_score_fp_is_the_gradient_of_log_fp_for_a_non_gaussian_field():
+def test_score_fp_is_the_gradient_of_log_fp_for_a_non_gaussian_field(op):
     """score_fp(∇V) = ∇_x log_fp(V) for any smooth V and f (the defining identity, eq. 31–32)."""
     W = jnp.asarray(np.random.default_rng(15).normal(size=(D, D))) * 0.5
     V = lambda x, t: -jnp.sum(jnp.log(jnp.cosh(W @ x + t))) - 0.1 * t * x @ x  # noqa: E731
     f = lambda x, t: jnp.tanh(W.T @ x) * (1 + t) - x  # noqa: E731
     S = jnp.asarray(np.random.default_rng(16).normal(size=(D, D)))
     for x in points(17):
-        lhs = R.score_fp(jax.grad(V), f, S, x, 0.4)
-        rhs = jax.grad(lambda y: R.log_fp(V, f, S, y, 0.4))(x)
+        lhs = R.score_fp(jax.grad(V), f, S, x, 0.4, op=op)
+        rhs = jax.grad(lambda y: R.log_fp(V, f, S, y, 0.4, op=op))(x)
         np.testing.assert_allclose(lhs, rhs, rtol=1e-8, atol=1e-10)
 
 
