@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from pinnflow import checkpoint
 from pinnflow.config import Config, GaussNewtonConfig
 from pinnflow.linsolve import cg, cholesky_solve
+from pinnflow.parallel import DataParallel
 from pinnflow.precision import set_precision
 from pinnflow.target import Target
 from pinnflow.train import CHECKPOINT, CONFIG, HISTORY, Run, build, make_point_residual
@@ -71,8 +72,10 @@ def line_search_grid(loss_at, theta, delta, L0, ls_steps: int, rule: str, slope)
     return jnp.where(accept, etas[idx], 0.0), jnp.where(accept, trial[idx], L0)
 
 
-def make_step(point_residual, unravel, domain, gn: GaussNewtonConfig, solver: str):
-    """The jitted Gauss–Newton step (theta, state, xs, ts) -> (theta, state, info)."""
+def make_step(point_residual, unravel, domain, gn: GaussNewtonConfig, solver: str, shard=lambda a: a):
+    """The jitted Gauss–Newton step (theta, state, xs, ts, xv, tv) -> (theta, state, info). `shard` constrains
+    the collocation batches (leading axis) to be split across devices, so the Jacobian products, the
+    Gramian and the line-search losses are computed data-parallel (parameters replicated)."""
 
     def residuals(theta, xs, ts):
         params = unravel(theta)
@@ -99,6 +102,7 @@ def make_step(point_residual, unravel, domain, gn: GaussNewtonConfig, solver: st
         return r @ r, g, delta, iters
 
     def step(theta, state: GNState, xs, ts, xv, tv):
+        xs, ts, xv, tv = (shard(a) for a in (xs, ts, xv, tv))
         L_batch, g, delta, iters = direction(theta, state, xs, ts)
         L0 = loss(theta, xv, tv)
         eta, L1 = line_search_grid(lambda th: loss(th, xv, tv), theta, delta, L0, gn.ls_steps,
@@ -137,7 +141,10 @@ def gauss_newton(run: Run, target: Target | None = None, config: Config | None =
     point = make_point_residual(loss, setup, graphdef, config.alpha)
     n_terms = jax.eval_shape(point, params, jnp.zeros(run.target.dim, dtype), jnp.asarray(0.5, dtype)).shape[0]
     solver = choose_solver(gn, gn.batch_size * n_terms, theta.shape[0], jnp.dtype(dtype).itemsize)
-    step_fn, _ = make_step(point, unravel, domain, gn, solver)
+    dp = DataParallel.create(config.data_parallel)
+    for what, n in (("gn.batch_size", gn.batch_size), ("gn.val_batch_size", gn.val_batch_size)):
+        dp.check_batch(n, what)
+    step_fn, _ = make_step(point, unravel, domain, gn, solver, dp.shard_batch)
 
     state = GNState(jnp.zeros_like(theta), jnp.asarray(gn.damping, dtype), jax.random.PRNGKey(config.seed + 17))
     step, history, seconds = 0, [], 0.0
@@ -167,7 +174,7 @@ def gauss_newton(run: Run, target: Target | None = None, config: Config | None =
             xv, tv = domain.sample(jax.random.fold_in(jax.random.fold_in(state.key, step), 1),
                                    gn.val_batch_size, dtype)
             t0 = time.perf_counter()
-            theta, state, info = step_fn(theta, state, xs, ts, xv, tv)
+            theta, state, info = step_fn(dp.replicate(theta), state, xs, ts, xv, tv)
             info = {k: float(v) for k, v in info.items()}
             dt = time.perf_counter() - t0
             step, seconds = step + 1, seconds + dt

@@ -7,8 +7,8 @@ trace) come from a *backend*, chosen by value:
   the Hessian is never formed by reverse-over-reverse differentiation.
 - `ForwardLaplacian()`: the forward-Laplacian propagation of `pinnflow.forward_laplacian`; value, ∇f, ∂_t f
   and the trace in one pass, and divergences by a lean forward Jacobian (f'(y) applied once per layer).
-- `Auto(min_dim)`: the fastest exact backend for the dimension (`ForwardLaplacian` from `min_dim` on,
-  `Exact` below; thresholds measured by `experiments/bench_operators.py`).
+- `Auto(min_dim)`: the fastest exact backend per operation (the forward Laplacian for second-order traces
+  from `min_dim` on, `Exact` otherwise; measured by `experiments/bench_operators.py`).
 - `Hutchinson(num_probes=k)`: the unbiased stochastic trace Tr(M) ≈ (1/k) Σ_j v_jᵀ M v_j with
   Rademacher probes v_j; needs a `key`.
 
@@ -231,17 +231,20 @@ class ForwardLaplacian:
 
 @dataclass(frozen=True)
 class Auto:
-    """The fastest exact backend for the point's dimension: `ForwardLaplacian` when d ≥ `min_dim`,
-    `Exact` below (measured in `experiments/bench_operators.py`)."""
+    """The fastest exact backend per operation, as measured by `experiments/bench_operators.py` and
+    `experiments/bench_step.py` on CPU: second-order traces (Laplacians, Tr(D∇²F)) by `ForwardLaplacian`
+    when d ≥ `min_dim`; divergences and first derivatives by `Exact` (linearised JVPs and one reverse pass,
+    which beat a (d + 1)-direction forward propagation)."""
 
     min_dim: int = 1
     stochastic: bool = False
 
     def pick(self, x: jax.Array):
+        """The backend for second-order traces at a point of this dimension."""
         return FORWARD_LAPLACIAN if x.shape[-1] >= self.min_dim else EXACT
 
     def divergence(self, f, x, key=None):
-        return self.pick(x).divergence(f, x, key)
+        return EXACT.divergence(f, x, key)
 
     def laplacian(self, f, x, key=None):
         return self.pick(x).laplacian(f, x, key)
@@ -250,7 +253,7 @@ class Auto:
         return self.pick(x).weighted_trace(f, A, x, key)
 
     def derivatives(self, F, x, t, D=None, key=None) -> Derivatives:
-        return derivatives(self.pick(x), F, x, t, D, key)
+        return derivatives(EXACT if D is None else self.pick(x), F, x, t, D, key)
 
 
 EXACT = Exact()

@@ -116,6 +116,7 @@ def test_divergence_and_auto_selection():
     x = point(12)
     np.testing.assert_allclose(FORWARD_LAPLACIAN.divergence(f, x), jnp.trace(jax.jacfwd(f)(x)), rtol=1e-10)
     assert Auto(min_dim=D).pick(x) is FORWARD_LAPLACIAN and Auto(min_dim=D + 1).pick(x) is EXACT
+    np.testing.assert_allclose(Auto().divergence(f, x), jnp.trace(jax.jacfwd(f)(x)), rtol=1e-10)
     assert isinstance(BACKENDS.get("auto"), Auto)
     with pytest.raises(KeyError, match="forward_laplacian"):
         BACKENDS.get("nope")
