@@ -1,4 +1,4 @@
-"""The `pinnflow` command: list, train, evaluate, sample."""
+"""The `pinnflow` command: list, train, evaluate, sample, finetune, reproduce."""
 
 from __future__ import annotations
 
@@ -107,6 +107,14 @@ def _cmd_finetune(args) -> int:
     return 0
 
 
+def _cmd_reproduce(argv: list[str]) -> int:
+    """`pinnflow reproduce TABLE --budget ...`: forwards to `python -m experiments.reproduce` (its own parser)."""
+    from experiments import reproduce
+
+    reproduce.main(argv, prog="pinnflow reproduce")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pinnflow", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -148,11 +156,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--steps", type=int, default=None)
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(fn=_cmd_sample)
+
+    r = sub.add_parser("reproduce", add_help=False, help="reproduce Table 2, 3 or 4 of paper 003 "
+                       "(pinnflow reproduce table2 --budget smoke|cpu|paper [--seeds K]; see reproduce --help)")
+    r.add_argument("args", nargs=argparse.REMAINDER)
+    r.set_defaults(fn=lambda args: _cmd_reproduce(args.args))
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["reproduce"]:  # its options (and --help) belong to experiments.reproduce's parser
+        args = argparse.Namespace(command="reproduce", fn=lambda a: _cmd_reproduce(argv[1:]))
+    else:
+        args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
     except (ValueError, KeyError, FileNotFoundError, FileExistsError) as err:

@@ -1,4 +1,5 @@
-"""`evaluate(run)`: sample a trained run and compute the metrics of paper 003 App. B.3 with definitions."""
+"""`evaluate(run)`: sample a trained run and compute the metrics of paper 003 App. B.3 with definitions;
+`evaluate_samples(target, samples, log_weights, key)`: the same metrics for any sampler's output."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pinnflow import metrics
 from pinnflow.sampling import Samples, sample
 from pinnflow.target import Target
 
-__all__ = ["evaluate", "METRIC_DEFINITIONS"]
+__all__ = ["evaluate", "evaluate_samples", "METRIC_DEFINITIONS"]
 
 METRIC_DEFINITIONS = {
     "ess": "normalised effective sample size (Σw)²/(n Σw²) of ODE importance weights w = ρ/p_model (eq. 68)",
@@ -23,7 +24,58 @@ METRIC_DEFINITIONS = {
     "delta_std": "mean over coordinates of |std_i(model samples) − std_i(target)|",
     "seconds_per_it": "median wall seconds per training step (after compilation)",
     "train_seconds": "total wall seconds of training",
+    "log_z_estimate": "the sampler's own log Z estimate (e.g. SMC's), if it makes one",
+    "delta_log_z_estimate": "|log Z − the sampler's own log Z estimate|",
 }
+
+
+def evaluate_samples(target: Target, samples, log_weights=None, key: jax.Array | None = None, *,
+                     sinkhorn_n: int = 500, sinkhorn_epsilon: float = 1e-3, sinkhorn_debiased: bool = False,
+                     train_seconds: float | None = None, seconds_per_it: float | None = None,
+                     log_Z_estimate: float | None = None) -> dict:
+    """The metrics of App. B.3 for any sampler: `samples (n, d)` with log importance weights
+    `log_weights (n,)` = log ρ(x) − log q(x) (None if the sampler has none: ESS and the log Z bounds are
+    then omitted). Samples with a non-finite log-weight (or non-finite coordinates) are dropped and counted
+    in `finite_fraction`. `key` draws the exact target samples for Sinkhorn (the first `sinkhorn_n` model
+    samples against as many exact ones). Timing, if given, is passed through under the names `evaluate`
+    uses; `log_Z_estimate` (a sampler's own estimate, e.g. SMC's) adds `delta_log_z_estimate`.
+    Metrics needing unknown reference facts (log Z, stds, an exact sampler) are omitted."""
+    x = np.asarray(samples)
+    key = jax.random.PRNGKey(0) if key is None else key
+    if log_weights is None:
+        finite = np.all(np.isfinite(x), axis=-1)
+    else:
+        log_w = np.asarray(log_weights, dtype=np.float64)
+        finite = np.isfinite(log_w)
+    out: dict = {"n": int(x.shape[0]), "finite_fraction": float(np.mean(finite))}
+    x = x[finite]
+    empty = x.shape[0] == 0  # nothing to measure: the metrics are NaN, not an error
+    nan = float("nan")
+    if log_weights is not None:
+        log_w = log_w[finite]
+        out["ess"] = nan if empty else float(metrics.ess(log_w))
+        out["log_z_lower_bound"] = nan if empty else float(metrics.log_z_lower_bound(log_w))
+        out["log_z_is"] = nan if empty else float(metrics.log_z_importance(log_w))
+        if target.log_Z is not None:
+            out.update({k: nan if empty else float(v) for k, v in metrics.delta_log_z(log_w, target.log_Z).items()})
+    if log_Z_estimate is not None:
+        out["log_z_estimate"] = float(log_Z_estimate)
+        if target.log_Z is not None:
+            out["delta_log_z_estimate"] = abs(float(target.log_Z) - float(log_Z_estimate))
+    if target.std is not None:
+        out["delta_std"] = nan if empty else float(metrics.delta_std(x, target.std))
+    if target.sample is not None:
+        if empty:
+            out["sinkhorn"] = nan
+        else:
+            m = min(int(sinkhorn_n), x.shape[0])
+            ref = target.sample(key, m)
+            out.update(metrics.sinkhorn(x[:m], ref, epsilon=sinkhorn_epsilon, debiased=sinkhorn_debiased, n_max=m))
+    if train_seconds is not None:
+        out["train_seconds"] = float(train_seconds)
+    if seconds_per_it is not None:
+        out["seconds_per_it"] = float(seconds_per_it)
+    return out
 
 
 def evaluate(run, target: Target | None = None, n: int | None = None, key: jax.Array | None = None,
@@ -33,7 +85,8 @@ def evaluate(run, target: Target | None = None, n: int | None = None, key: jax.A
     Returns (dict, one-row DataFrame). Metrics needing unknown reference facts (log Z, stds, an exact
     sampler) are omitted. Sinkhorn uses `config.sampler.sinkhorn_n` points and `sinkhorn_epsilon`.
     The key defaults to one derived from `config.seed`, so results are reproducible. Pass ODE `samples`
-    (with log-weights) to evaluate those instead of drawing new ones."""
+    (with log-weights) to evaluate those instead of drawing new ones. The metrics themselves are
+    `evaluate_samples`'s (shared with the baselines)."""
     target = run.target if target is None else target
     n = run.config.sampler.n_eval if n is None else int(n)
     key = jax.random.PRNGKey(run.config.seed + 1) if key is None else key
@@ -42,26 +95,11 @@ def evaluate(run, target: Target | None = None, n: int | None = None, key: jax.A
     s = sample(run, k_model, n, method="ode") if samples is None else samples
     if s.log_w is None:
         raise ValueError("evaluate needs ODE samples with log-weights (method='ode')")
-    n = int(s.x.shape[0])
-    log_w = np.asarray(s.log_w, dtype=np.float64)
-    x = np.asarray(s.x)
-    out: dict = {"problem": target.name, "loss": run.loss.name, "n": n, "steps": run.step,
-                 "num_params": run.num_params, "finite_fraction": float(np.mean(np.isfinite(log_w)))}
-    finite = np.isfinite(log_w)
-    log_w, x = log_w[finite], x[finite]
-    out["ess"] = float(metrics.ess(log_w))
-    out["log_z_lower_bound"] = float(metrics.log_z_lower_bound(log_w))
-    out["log_z_is"] = float(metrics.log_z_importance(log_w))
-    if target.log_Z is not None:
-        out.update({k: float(v) for k, v in metrics.delta_log_z(log_w, target.log_Z).items()})
-    if target.std is not None:
-        out["delta_std"] = float(metrics.delta_std(x, target.std))
-    if target.sample is not None:
-        m = min(run.config.sampler.sinkhorn_n, x.shape[0])
-        ref = target.sample(k_ref, m)
-        eps = run.config.sampler.sinkhorn_epsilon
-        out.update(metrics.sinkhorn(x[:m], ref, epsilon=eps, debiased=sinkhorn_debiased, n_max=m))
-    out["train_seconds"] = run.train_seconds
-    out["seconds_per_it"] = run.seconds_per_it
+    sampler = run.config.sampler
+    m = evaluate_samples(target, s.x, s.log_w, k_ref, sinkhorn_n=sampler.sinkhorn_n,
+                         sinkhorn_epsilon=sampler.sinkhorn_epsilon, sinkhorn_debiased=sinkhorn_debiased,
+                         train_seconds=run.train_seconds, seconds_per_it=run.seconds_per_it)
+    out: dict = {"problem": target.name, "loss": run.loss.name, "n": m.pop("n"), "steps": run.step,
+                 "num_params": run.num_params, **m}
     out["eval_seconds"] = time.perf_counter() - t0
     return out, pd.DataFrame([out])
