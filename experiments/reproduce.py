@@ -169,6 +169,7 @@ class Context:
     cells_dir: Path
     extra: list[str] = field(default_factory=list)  # --set overrides, after the budget's
     progress: bool = False
+    figures: bool = True  # write Figs. 1–5-style PNGs for seed-0 loss cells
 
     def config(self, cell: Cell, loss: str) -> pf.Config:
         base = pf.Config(loss=loss, problem=cell.problem, seed=cell.seed)
@@ -271,11 +272,28 @@ def _score(run: pf.Run, loss_n: int = 0, **extra) -> dict:
     return {**m, **extra}
 
 
+def _figures(run: pf.Run, cell: Cell, ctx: Context) -> None:
+    """Paper 003 Figs. 1–5 for a trained cell (seed 0 only): samples and first marginal vs exact, ODE
+    trajectories over time, and (d = 2) the learned density path, as PNG under <cells dir>/figures/."""
+    from pinnflow.plotting import plot_density_path, plot_samples, plot_trajectories
+
+    out = ctx.cells_dir / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    samples = pf.sample(run, jax.random.PRNGKey(99), 5000)
+    plot_samples(run, np.asarray(samples.x), out / f"{cell.id}_samples.png")
+    plot_trajectories(run, out / f"{cell.id}_trajectories.png", n=200, steps=run.config.sampler.steps)
+    if run.target.dim == 2:
+        plot_density_path(run, out / f"{cell.id}_density_path.png")
+
+
 def _loss_cell(cell: Cell, ctx: Context, loss: str | None = None) -> dict:
     config = ctx.config(cell, loss or cell.method)
     target = _target(config)
     run = _train(target, config, ctx.run_dir / cell.id, ctx.progress)
-    return _score(run, ctx.params(cell).get("loss_n", 0))
+    scores = _score(run, ctx.params(cell).get("loss_n", 0))
+    if cell.seed == 0 and ctx.figures:
+        _figures(run, cell, ctx)
+    return scores
 
 
 def _baseline_cell(cell: Cell, ctx: Context) -> dict:
@@ -433,12 +451,14 @@ def run_table(table: str, budget: str | Path | Budget = "smoke", seeds: int | No
               problems: list[str] | None = None, methods: list[str] | None = None, *,
               results: str | Path = RESULTS, runs: str | Path = RUNS, extra: list[str] = (),
               retry_failed: bool = False, progress: bool | None = None, cell_progress: bool = False,
-              log: Callable[[str], None] | None = None) -> pd.DataFrame:
+              figures: bool = True, log: Callable[[str], None] | None = None) -> pd.DataFrame:
     """Run (or reuse) every cell of `table` under `budget`, then aggregate; returns the aggregate table.
 
     `extra`: Config overrides for every loss cell after the budget's (part of each cell's inputs).
     `progress`: the bar over cells (default: if stderr is a terminal); `cell_progress`: each cell's own
-    training bar. A line per computed cell (`cell i/n <id>: ok in ... s; elapsed, ETA`) goes to `log`."""
+    training bar; `figures`: PNGs (samples and marginal, trajectories, density path) for seed-0 loss cells
+    under `<results>/cells/<table>_<budget>/figures/`. A line per computed cell (`cell i/n <id>: ok in ... s;
+    elapsed, ETA`) goes to `log`."""
     tab = TABLES.get(table)
     budget = budget if isinstance(budget, Budget) else Budget.load(budget)
     seeds = budget.seeds if seeds is None else int(seeds)
@@ -446,7 +466,7 @@ def run_table(table: str, budget: str | Path | Budget = "smoke", seeds: int | No
     results = Path(results)
     tag = f"{table}_{budget.name}"
     cells_dir = results / "cells" / tag
-    ctx = Context(budget, Path(runs) / tag, cells_dir, list(extra), cell_progress)
+    ctx = Context(budget, Path(runs) / tag, cells_dir, list(extra), cell_progress, figures)
     say = log or (lambda s: tqdm.write(s, file=sys.stdout))
 
     todo = []
@@ -622,6 +642,7 @@ def build_parser(prog: str = "python -m experiments.reproduce") -> argparse.Argu
     ap.add_argument("--runs", default=str(RUNS), help="run directories (checkpoints)")
     ap.add_argument("--retry-failed", action="store_true", help="run failed cells again")
     ap.add_argument("--cell-progress", action="store_true", help="show each cell's training progress bar")
+    ap.add_argument("--no-figures", action="store_true", help="skip the PNG figures of seed-0 loss cells")
     ap.add_argument("--aggregate-only", action="store_true", help="only aggregate the finished cells")
     return ap
 
@@ -633,7 +654,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m experiments.repro
     else:
         df = run_table(args.table, args.budget, args.seeds, args.problems, args.methods, results=args.results,
                        runs=args.runs, extra=args.set, retry_failed=args.retry_failed,
-                       cell_progress=args.cell_progress)
+                       cell_progress=args.cell_progress, figures=not args.no_figures)
     if not df.empty:
         cols = ["problem", "method", "seeds", "failed"] + [c for m in TABLES.get(args.table).metrics
                                                            for c in (m, f"{m} (paper)")]

@@ -26,6 +26,7 @@ from flax import nnx
 from pinnflow.config import NetworkConfig
 from pinnflow.integrators import probability_flow
 from pinnflow.networks import FourierMLP, OTFlowPotential, ResMLP
+from pinnflow.operators import GradientField
 from pinnflow.registry import Registry
 from pinnflow.target import Target
 
@@ -243,7 +244,7 @@ def _potential_init(s: Setup, rngs):
 
 def _potential_fields(m: Learned, s: Setup) -> Fields:
     V = boundary_V(s.target.log_density, s.prior.log_prob, s.T, phi=m.phi, z=m.z)
-    drift = jax.grad(m.Phi)
+    drift = GradientField(m.Phi)  # div μ = ΔΦ by the backend's Laplacian
     return Fields(V=V, drift=drift, sigma=s.sigma, flow=_flow(drift, V, s.sigma), Phi=m.Phi, log_z=m.z)
 
 

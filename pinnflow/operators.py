@@ -40,6 +40,8 @@ __all__ = [
     "Auto",
     "Derivatives",
     "derivatives",
+    "GradientField",
+    "field_divergence",
     "EXACT",
     "BACKENDS",
     "unbiased_square",
@@ -111,6 +113,26 @@ def derivatives(op: Backend, F: Callable[[jax.Array, jax.Array], jax.Array], x: 
     (Tr(D∇²F))."""
     fused = getattr(op, "derivatives", None)
     return fused(F, x, t, D, key) if fused is not None else _separate_passes(op, F, x, t, D, key)
+
+
+@dataclass(frozen=True)
+class GradientField:
+    """A vector field known to be a gradient, μ(x, t) = ∇_x Φ(x, t) (the `potential` parametrisation, OT and
+    Schrödinger-bridge losses). Keeping Φ lets div μ = ΔΦ use the backend's Laplacian (one forward-Laplacian
+    pass) instead of d JVPs of ∇Φ."""
+
+    potential: Callable[[jax.Array, jax.Array], jax.Array]
+
+    def __call__(self, x: jax.Array, t) -> jax.Array:
+        return jax.grad(self.potential)(x, t)
+
+
+def field_divergence(op: Backend, field: Callable, x: jax.Array, t, key: jax.Array | None = None) -> jax.Array:
+    """div_x field(x, t) on backend `op`; ΔΦ for a `GradientField`."""
+    potential = getattr(field, "potential", None)
+    if potential is not None:
+        return op.laplacian(lambda y: potential(y, t), x, key)
+    return op.divergence(lambda y: field(y, t), x, key)
 
 
 def _columns(jvp: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from pinnflow.operators import EXACT, Backend, derivatives, jacobian, time_derivative
+from pinnflow.operators import EXACT, Backend, derivatives, field_divergence, jacobian, time_derivative
 
 __all__ = ["log_fp", "log_ce", "hjb", "score", "score_fp", "diffusion_at"]
 
@@ -59,7 +59,7 @@ def log_fp(
     k_div, k_tr = _keys(key, 2)
     D = _diffusion(sigma, x, t)
     v = derivatives(op, V, x, t, D, k_tr)
-    div_mu = op.divergence(lambda y: mu(y, t), x, k_div)
+    div_mu = field_divergence(op, mu, x, t, k_div)
     return v.dt + div_mu + v.grad @ mu(x, t) - _quad(D, v.grad) - 0.5 * v.trace
 
 
@@ -83,7 +83,7 @@ def score(
     k_div, k_tr = _keys(key, 2)
     D = _diffusion(sigma, x, t)
     v = derivatives(op, V, x, t, D, k_tr)
-    div_f = op.divergence(lambda y: f(y, t), x, k_div)
+    div_f = field_divergence(op, f, x, t, k_div)
     return v.dt - div_f - v.grad @ f(x, t) + _quad(D, v.grad) + 0.5 * v.trace
 
 

@@ -120,3 +120,17 @@ def test_divergence_and_auto_selection():
     assert isinstance(BACKENDS.get("auto"), Auto)
     with pytest.raises(KeyError, match="forward_laplacian"):
         BACKENDS.get("nope")
+
+
+def test_gradient_field_divergence_is_the_laplacian_of_its_potential():
+    from pinnflow.operators import GradientField, field_divergence
+
+    W = jnp.asarray(np.random.default_rng(13).normal(size=(D, D)))
+    Phi = lambda y, s: jnp.sum(jnp.log(jnp.cosh(W @ y))) * (1 + s)  # noqa: E731
+    mu = GradientField(Phi)
+    x = point(14)
+    np.testing.assert_allclose(mu(x, 0.4), jax.grad(Phi)(x, 0.4), rtol=1e-12)
+    expected = jnp.trace(jax.jacfwd(lambda y: jax.grad(Phi)(y, 0.4))(x))
+    for op in (Exact(), ForwardLaplacian(), Auto()):
+        np.testing.assert_allclose(field_divergence(op, mu, x, 0.4), expected, rtol=1e-10)
+        np.testing.assert_allclose(field_divergence(op, lambda y, s: mu(y, s), x, 0.4), expected, rtol=1e-10)

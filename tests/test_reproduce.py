@@ -112,6 +112,10 @@ def test_runner_writes_cells_reuses_them_and_records_failures(tmp_path, monkeypa
     assert rec["status"] == "ok" and rec["metrics"]["n"] == 256 and rec["metrics"]["steps"] == 20
     assert 0 < rec["metrics"]["ess"] <= 1 and rec["metrics"]["1-ess"] == pytest.approx(1 - rec["metrics"]["ess"])
     assert (tmp_path / "runs" / "table2_tiny" / "gmm-log_ce-seed1" / "checkpoint.pkl").exists()
+    figs = sorted(p.name for p in (cells_dir / "figures").glob("*.png"))  # seed 0, ok loss cells only
+    assert "gmm-log_ce-seed0_density_path.png" in figs and "many_well_5-log_ce-seed0_trajectories.png" in figs
+    assert not any("seed1" in f or "log_fp" in f for f in figs) and "many_well_5-log_ce-seed0_density_path.png" \
+        not in figs
     bad = json.loads((cells_dir / "many_well_5-log_fp-seed0.json").read_text())
     assert bad["status"] == "failed" and "optim.lr" in bad["error"] and "ConfigError" in bad["error"]
 
