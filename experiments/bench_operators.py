@@ -84,7 +84,8 @@ def main(argv=None) -> pd.DataFrame:
                          "speedup_vs_naive": times["naive jax.hessian trace"] / t,
                          "x_forward": t / times["forward"], "goal_x_forward": 1.3 * (d + 2)})
     df = pd.DataFrame(rows)
-    df["machine"] = f"{platform.machine()}, {os.cpu_count()} cpus, {jax.devices()[0].platform}"
+    df["machine"] = (f"{platform.machine()}, {len(os.sched_getaffinity(0))} of {os.cpu_count()} cpus, "
+                     f"{jax.devices()[0].platform}")
     df["date"] = time.strftime("%Y-%m-%d")
     RESULTS.mkdir(exist_ok=True)
     df.to_csv(RESULTS / "bench_operators.csv", index=False)

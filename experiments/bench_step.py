@@ -88,6 +88,8 @@ def main(argv=None) -> pd.DataFrame:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--hutchinson-min-dim", type=int, default=50)
     ap.add_argument("--out", default="bench_step.csv")
+    ap.add_argument("--update", action="store_true",
+                    help="replace only the measured (loss, d, batch) rows of an existing CSV, keep the others")
     args = ap.parse_args(argv)
     rows = []
     for d in args.dims:
@@ -105,10 +107,16 @@ def main(argv=None) -> pd.DataFrame:
             rows.append(row)
             print(msg, flush=True)
     df = pd.DataFrame(rows)
-    df["machine"] = f"{platform.machine()}, {os.cpu_count()} cpus, {jax.devices()[0].platform}"
+    df["machine"] = (f"{platform.machine()}, {len(os.sched_getaffinity(0))} of {os.cpu_count()} cpus, "
+                     f"{jax.devices()[0].platform}")
     df["date"] = time.strftime("%Y-%m-%d")
     RESULTS.mkdir(exist_ok=True)
-    df.to_csv(RESULTS / args.out, index=False)
+    out = RESULTS / args.out
+    if args.update and out.exists():
+        old = pd.read_csv(out)
+        keep = ~old.set_index(["loss", "d", "batch"]).index.isin(df.set_index(["loss", "d", "batch"]).index)
+        df = pd.concat([old[keep], df]).sort_values(["d", "loss"], kind="stable")
+    df.to_csv(out, index=False)
     return df
 
 
