@@ -85,9 +85,10 @@ def _dgelu(u):
     return 0.5 * (1 + th) + 0.5 * u * (1 - th**2) * _GELU_C * (1 + 3 * _GELU_A * u**2)
 
 
-silu = lean(jax.nn.silu, _dsilu)
-gelu = lean(jax.nn.gelu, _dgelu)
-softplus = lean(jax.nn.softplus, jax.nn.sigmoid)
+# (lambdas: custom_jvp must see a function of u alone, not jax.nn.gelu's static `approximate` flag)
+silu = lean(lambda u: jax.nn.silu(u), _dsilu)
+gelu = lean(lambda u: jax.nn.gelu(u), _dgelu)
+softplus = lean(lambda u: jax.nn.softplus(u), jax.nn.sigmoid)
 
 ACTIVATIONS.register(lambda: jnp.tanh, name="tanh")
 ACTIVATIONS.register(lambda: gelu, name="gelu")

@@ -166,8 +166,12 @@ def _check_target(target: Target, setup: Setup, domain: Domain) -> None:
 
 
 def train(target: Target, config: Config, run_dir: str | Path | None = None, resume: bool = False,
-          progress: bool | None = None, callback: Callable[[dict], None] | None = None) -> Run:
-    """Train `config.loss` on `target` with Adam; see the module docstring for checkpoints and resume."""
+          progress: bool | None = None, callback: Callable[[dict], None] | None = None,
+          monitor: Callable[[Run], None] | None = None) -> Run:
+    """Train `config.loss` on `target` with Adam; see the module docstring for checkpoints and resume.
+
+    `callback(row)` gets each chunk's history row; `monitor(run)` gets a `Run` with the parameters after each
+    chunk (e.g. `lambda r: r.step % 20000 or print(pf.evaluate(r)[0]["ess"])` for intermediate metrics)."""
     config.validate()
     set_precision(config.precision)
     loss, setup, domain, graphdef, params = build(target, config)
@@ -259,6 +263,9 @@ def train(target: Target, config: Config, run_dir: str | Path | None = None, res
             history.append(row)
             if callback is not None:
                 callback(row)
+            if monitor is not None:
+                monitor(Run(config, target, loss, setup, graphdef, state[0], pd.DataFrame(history), run_dir, step,
+                            seconds, float(np.median(times))))
             bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k not in ("step", "seconds")})
             bar.update(n)
             if run_dir is not None and (step % o.checkpoint_every == 0 or step == o.steps):

@@ -107,7 +107,7 @@ def small_budget(steps, time_steps=30, width=32, n_eval=2000, **extra):
                           n_eval=n_eval, extra={"chunk": 50, **extra})
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [n if n == "pis_lv" else pytest.param(n, marks=pytest.mark.slow) for n in NAMES])
 def test_training_raises_the_lower_bound(gaussian, name):
     """A few hundred steps move E[log w] from far below log Z to near it (never above, up to noise)."""
     key = jax.random.PRNGKey(3)

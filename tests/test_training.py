@@ -59,7 +59,12 @@ def test_user_defined_loss_with_the_decorator():
 
 def test_resume_after_a_crash_reproduces_the_uninterrupted_run(tmp_path):
     cfg = small_config("log_ce", 300)
-    full = pf.train(target(), cfg, run_dir=tmp_path / "full", progress=False)
+    seen = []
+    full = pf.train(target(), cfg, run_dir=tmp_path / "full", progress=False,
+                    monitor=lambda r: seen.append((r.step, jax.tree_util.tree_leaves(r.params)[0])))
+    assert [s for s, _ in seen] == list(range(50, 301, 50))  # one snapshot per chunk, with its parameters
+    assert not np.allclose(seen[0][1], seen[1][1])
+    np.testing.assert_array_equal(seen[-1][1], jax.tree_util.tree_leaves(full.params)[0])
 
     class Crash(Exception):
         pass
