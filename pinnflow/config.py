@@ -112,6 +112,7 @@ class Config:
     sigma: float | None = None
     alpha: float = 1.0  # weight of the HJB term (sb, ot; eqs. 22-23)
     prior_std: float = 1.0
+    z_init: float | str = 0.0  # initial z of eq. (10): a number, or "prior_is" (a prior importance-sampling log Z)
     operator: str = "auto"  # trace backend, a name in pinnflow.operators.BACKENDS
     hutchinson_probes: int = 1
     seed: int = 0
@@ -151,6 +152,8 @@ class Config:
         need(self.sigma is None or _num(self.sigma) and self.sigma >= 0, "sigma", f"must be >= 0, got {self.sigma}")
         need(_pos(self.alpha), "alpha", f"must be > 0, got {self.alpha}")
         need(_pos(self.prior_std), "prior_std", f"must be > 0, got {self.prior_std}")
+        need(self.z_init == "prior_is" or _num(self.z_init), "z_init",
+             f"must be a number or 'prior_is', got {self.z_init!r}")
         need(isinstance(self.seed, int), "seed", f"must be an integer, got {self.seed!r}")
         need(isinstance(self.problem_params, dict), "problem_params", "must be a mapping")
         n = self.network

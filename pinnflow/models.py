@@ -134,6 +134,7 @@ class Setup:
     T: float
     sigma: float
     network: NetworkConfig
+    z_init: float = 0.0  # initial value of the constant z of eq. (10)
 
 
 class Learned(nnx.Module):
@@ -195,7 +196,7 @@ def _net(s: Setup, rngs, d_out, scalar, kind=None):
 
 
 def _general_init(s: Setup, rngs):
-    return Learned(mu=_net(s, rngs, s.target.dim, False), phi=_net(s, rngs, 1, True), z=ScalarParam())
+    return Learned(mu=_net(s, rngs, s.target.dim, False), phi=_net(s, rngs, 1, True), z=ScalarParam(s.z_init))
 
 
 def _general_fields(m: Learned, s: Setup) -> Fields:
@@ -239,7 +240,7 @@ def _score_fields(m: Learned, s: Setup) -> Fields:
 
 def _potential_init(s: Setup, rngs):
     return Learned(Phi=_net(s, rngs, 1, True, kind=s.network.potential_kind), phi=_net(s, rngs, 1, True),
-                   z=ScalarParam())
+                   z=ScalarParam(s.z_init))
 
 
 def _potential_fields(m: Learned, s: Setup) -> Fields:

@@ -5,6 +5,7 @@ import pickle
 import jax
 import numpy as np
 import pytest
+from flax import nnx
 
 import pinnflow as pf
 import problems
@@ -172,3 +173,19 @@ def test_cli_train_evaluate_sample(tmp_path, capsys):
     assert main(["evaluate", str(out / "finetune"), "-n", "300"]) == 0
     assert main(["train", "--problem", "nope", "--loss", "log_ce", "--out", str(tmp_path / "x")]) == 2
     assert "available" in capsys.readouterr().err
+
+
+def test_z_init_from_a_prior_importance_sampling_estimate():
+    """z of eq. (10) can start at a prior-IS estimate of log Z (needed when log Z is far from 0)."""
+    from pinnflow.train import build
+
+    t = problems.get("gaussian", mean=(0.3, -0.2), cov=((1.2, 0.1), (0.1, 0.8)), log_Z=42.0)
+    for loss in ("log_ce", "ot"):  # general and potential parametrisations
+        _, setup, _, graphdef, params = build(t, pf.Config(loss=loss, z_init="prior_is"))
+        assert abs(setup.z_init - 42.0) < 0.02
+        model = nnx.merge(graphdef, params)  # the constant z is the model's `z` part
+        assert abs(float(model.z(0.0)) - 42.0) < 0.02
+    _, setup, *_ = build(t, pf.Config(loss="log_ce", z_init=1.5))
+    assert setup.z_init == 1.5
+    with pytest.raises(pf.ConfigError, match="z_init"):
+        pf.Config(z_init="zero")
