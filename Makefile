@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
+# pytest-xdist worker processes (compilation is single-threaded, so two processes use both cores)
+JOBS   ?= 2
 
 .PHONY: install test test-slow demo lint clean
 
@@ -15,10 +17,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(JOBS) --dist loadfile
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -m slow -n $(JOBS) --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check pinnflow problems experiments tests
