@@ -54,14 +54,20 @@ class Domain:
         return (lo + u * (hi - lo)).astype(dtype), t
 
 
-def trajectory_cache(flow, prior, T: float, n: int, steps: int, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+def trajectory_cache(flow, prior, T: float, n: int, steps: int, key: jax.Array,
+                     limit: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
     """Collocation points along learned trajectories (paper 003 App. D.1, Table 4): n prior samples pushed
     through the ODE drift `flow` with `steps` RK4 steps; returns all visited (x, t), shapes (M, d), (M,),
-    M = n·(steps + 1). The points are data: no gradient flows through the solver."""
+    M = n·(steps + 1). The points are data: no gradient flows through the solver. Points with a coordinate
+    beyond `limit` (|x_i| > limit_i; a runaway trajectory of a half-trained flow, which can overflow a
+    quartic log-density) are marked NaN, so `mix_batch` replaces them by uniform points."""
     from pinnflow.integrators import ode_trajectory
 
     path, ts = ode_trajectory(flow, prior.sample(key, n), 0.0, T, steps)
     xs = jax.lax.stop_gradient(path.reshape(-1, path.shape[-1]))
+    if limit is not None:
+        far = jnp.any(jnp.abs(xs) > jnp.asarray(limit, xs.dtype), axis=-1)
+        xs = jnp.where(far[:, None], jnp.nan, xs)
     return xs, jnp.repeat(ts, n)
 
 

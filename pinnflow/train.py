@@ -223,10 +223,14 @@ def train(target: Target, config: Config, run_dir: str | Path | None = None, res
 
     pz = PARAMETRISATIONS.get(loss.parametrisation)
 
+    # cached points beyond 4x the target's box are dropped (runaway trajectories overflowed many_well_50)
+    far_limit = 4.0 * np.maximum(np.abs(target.domain[0]), np.abs(target.domain[1]))
+
     @jax.jit
     def refresh(params, key):
         flow = pz.fields(nnx.merge(graphdef, params), setup).flow
-        return trajectory_cache(flow, setup.prior, setup.T, c.trajectory_count, c.trajectory_steps, key)
+        return trajectory_cache(flow, setup.prior, setup.T, c.trajectory_count, c.trajectory_steps, key,
+                                limit=far_limit)
 
     dtype = jnp.result_type(float)
     cache = (jnp.zeros((1, target.dim), dtype), jnp.zeros((1,), dtype))

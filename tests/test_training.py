@@ -189,3 +189,19 @@ def test_z_init_from_a_prior_importance_sampling_estimate():
     assert setup.z_init == 1.5
     with pytest.raises(pf.ConfigError, match="z_init"):
         pf.Config(z_init="zero")
+
+
+def test_trajectory_cache_drops_runaway_points():
+    """Cached points beyond the limit become NaN, and mix_batch swaps them for uniform ones."""
+    from pinnflow.collocation import mix_batch, trajectory_cache
+    from pinnflow.models import GaussianPrior
+
+    prior = GaussianPrior(2, 1.0)
+    blowup = lambda x, t: 3.0 * x  # noqa: E731  (|x| grows like e^{3t}: far out by t = 2)
+    xs, ts = trajectory_cache(blowup, prior, 2.0, 16, 20, jax.random.PRNGKey(0), limit=np.array([50.0, 50.0]))
+    far = ~np.isfinite(np.asarray(xs)).all(-1)
+    assert far.any() and (~far).any()
+    assert np.all(np.abs(np.asarray(xs)[~far]) <= 50.0)
+    ux, ut = jax.numpy.zeros((64, 2)), jax.numpy.full((64,), 0.5)
+    mx, mt = mix_batch(jax.random.PRNGKey(1), ux, ut, xs, ts, 64)
+    assert np.isfinite(np.asarray(mx)).all() and np.all(np.abs(np.asarray(mx)) <= 50.0)
