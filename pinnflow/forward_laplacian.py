@@ -45,13 +45,15 @@ class _Ctx(NamedTuple):
     m: int  # directions 0..m-1 enter the second-order trace
     w: jax.Array | None  # their weights (None: all ones)
 
+    def wsum(self, s: jax.Array) -> jax.Array:
+        """Σ_i w_i s_i over the leading direction axis of a stack of second-order terms (i < m)."""
+        if self.w is None:
+            return jnp.sum(s, axis=0)
+        return jnp.sum(self.w.reshape((-1,) + (1,) * (s.ndim - 1)).astype(s.dtype) * s, axis=0)
+
     def qsum(self, a: jax.Array, b: jax.Array) -> jax.Array:
         """Σ_{i<m} w_i a_i b_i over the leading direction axis (broadcasting the rest)."""
-        prod = a[: self.m] * b[: self.m]
-        if self.w is None:
-            return jnp.sum(prod, axis=0)
-        w = self.w.reshape((-1,) + (1,) * (prod.ndim - 1)).astype(prod.dtype)
-        return jnp.sum(w * prod, axis=0)
+        return self.wsum(a[: self.m] * b[: self.m])
 
 
 def _differentiable(x) -> bool:
@@ -72,7 +74,7 @@ def _add_opt(a, b):
 # ---------------------------------------------------------------------------------------------------
 
 _LINEAR = {
-    "add", "add_any", "sub", "neg", "concatenate", "reduce_sum", "broadcast_in_dim", "reshape", "squeeze",
+    "neg", "concatenate", "reduce_sum", "broadcast_in_dim", "reshape", "squeeze",
     "expand_dims", "transpose", "convert_element_type", "copy", "copy_p", "rev", "cumsum", "slice",
     "reduce_precision", "real", "imag", "conj",
 }
@@ -142,10 +144,7 @@ def _bilinear(ctx, k, jets, bind):
         J = _add_opt(J, jax.vmap(lambda jb: bind(a.value, jb))(b.J))
         L = _add_opt(L, None if b.L is None else bind(a.value, b.L))
     if a.J is not None and b.J is not None and ctx.m > 0:
-        cross = jax.vmap(bind)(a.J[: ctx.m], b.J[: ctx.m])
-        if ctx.w is not None:
-            cross = ctx.w.reshape((-1,) + (1,) * (cross.ndim - 1)).astype(cross.dtype) * cross
-        L = _add_opt(L, 2 * jnp.sum(cross, axis=0))
+        L = _add_opt(L, 2 * ctx.wsum(jax.vmap(bind)(a.J[: ctx.m], b.J[: ctx.m])))
     return Jet(out, J, L)
 
 
@@ -196,9 +195,7 @@ def _general(ctx, k, jets, bind, multiple_results: bool):
     Ls = [None] * len(keep)
     if ctx.m > 0:
         sec = jax.vmap(second)(*[jets[i].J[: ctx.m] for i in idx])
-        if ctx.w is not None:
-            sec = tuple(ctx.w.reshape((-1,) + (1,) * (s.ndim - 1)).astype(s.dtype) * s for s in sec)
-        Ls = [jnp.sum(s, axis=0) for s in sec]
+        Ls = [ctx.wsum(s) for s in sec]
     if any(jets[i].L is not None for i in idx):
         lt = tuple(jets[i].L if jets[i].L is not None else jnp.zeros_like(values[i]) for i in idx)
         Ls = [_add_opt(a, b) for a, b in zip(Ls, first(*lt), strict=True)]

@@ -204,6 +204,12 @@ class Hutchinson:
         return jnp.mean(jnp.sum((v @ A) * jax.vmap(hvp)(v), axis=-1))
 
 
+def _eigen_directions(A: jax.Array, dtype) -> tuple[jax.Array, jax.Array]:
+    """(λ, rows q_kᵀ) of sym(A): Tr(A H) = Σ_k λ_k q_kᵀ H q_k for any symmetric H."""
+    lam, Q = jnp.linalg.eigh(0.5 * (A + A.T).astype(dtype))
+    return lam, Q.T
+
+
 @dataclass(frozen=True)
 class ForwardLaplacian:
     """Exact traces by forward-Laplacian propagation (`pinnflow.forward_laplacian`): one pass carries the
@@ -227,8 +233,8 @@ class ForwardLaplacian:
     ) -> jax.Array:
         """Tr(A∇²f) = Σ_k λ_k q_kᵀ∇²f q_k over the eigenpairs of sym(A) (∇²f is symmetric)."""
         del key
-        lam, Q = jnp.linalg.eigh(0.5 * (A + A.T).astype(x.dtype))
-        return forward_laplacian(f, (x,), (Q.T,), m=x.shape[-1], weights=lam).L
+        lam, dirs = _eigen_directions(A, x.dtype)
+        return forward_laplacian(f, (x,), (dirs,), m=x.shape[-1], weights=lam).L
 
     def derivatives(self, F, x, t, D=None, key=None) -> Derivatives:
         """One pass over directions (e_1..e_d, ∂_t), or the eigenvectors of D for a matrix D."""
@@ -238,8 +244,7 @@ class ForwardLaplacian:
         if D is None or jnp.ndim(D) == 0:
             dirs, weights = jnp.eye(d, dtype=x.dtype), None
         else:
-            weights, dirs = jnp.linalg.eigh(0.5 * (D + D.T).astype(x.dtype))
-            dirs = dirs.T
+            weights, dirs = _eigen_directions(D, x.dtype)
         tx = jnp.concatenate([dirs, jnp.zeros((1, d), x.dtype)])
         tt = jnp.zeros((d + 1,), x.dtype).at[d].set(1.0)
         out = forward_laplacian(F, (x, t), (tx, tt), m=0 if D is None else d, weights=weights)
