@@ -100,9 +100,9 @@ def score_fp(
     J_s, J_f = jacobian(st, x), jacobian(ft, x)
     out = time_derivative(s, x, t) + jax.grad(lambda y: op.divergence(ft, y, k_f))(x)
     out = out + J_s.T @ f_x + J_f.T @ s_x
-    if _is_zero(sigma):
+    D = _diffusion(sigma, x, t)
+    if D is None:
         return out
-    S = diffusion_at(sigma, t).astype(x.dtype)
-    D = S**2 * jnp.eye(x.shape[-1], dtype=x.dtype) if S.ndim == 0 else S @ S.T
+    D = D * jnp.eye(x.shape[-1], dtype=x.dtype) if jnp.ndim(D) == 0 else D
     Ds = lambda y: D @ st(y)  # noqa: E731
     return out - J_s.T @ (D @ s_x) - 0.5 * jax.grad(lambda y: op.divergence(Ds, y, k_s))(x)
