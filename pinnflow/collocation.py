@@ -56,29 +56,36 @@ class Domain:
 
 def trajectory_cache(flow, prior, T: float, n: int, steps: int, key: jax.Array,
                      limit: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
-    """Collocation points along learned trajectories (paper 003 App. D.1, Table 4): n prior samples pushed
-    through the ODE drift `flow` with `steps` RK4 steps; returns all visited (x, t), shapes (M, d), (M,),
-    M = n·(steps + 1). The points are data: no gradient flows through the solver. Points with a coordinate
-    beyond `limit` (|x_i| > limit_i; a runaway trajectory of a half-trained flow, which can overflow a
-    quartic log-density) are marked NaN, so `mix_batch` replaces them by uniform points."""
+    """Learned trajectories for collocation (paper 003 App. D.1, Table 4): n prior samples pushed through the
+    ODE drift `flow` with `steps` RK4 steps. Returns the path (steps + 1, n, d) and its time grid (steps + 1,);
+    `mix_batch` draws points on it at τ ~ U[0, T]. The points are data: no gradient flows through the solver.
+    Points with a coordinate beyond `limit` (|x_i| > limit_i; a runaway trajectory of a half-trained flow,
+    which can overflow a quartic log-density) are marked NaN, so `mix_batch` replaces them by uniform points."""
     from pinnflow.integrators import ode_trajectory
 
     path, ts = ode_trajectory(flow, prior.sample(key, n), 0.0, T, steps)
-    xs = jax.lax.stop_gradient(path.reshape(-1, path.shape[-1]))
+    path = jax.lax.stop_gradient(path)
     if limit is not None:
-        far = jnp.any(jnp.abs(xs) > jnp.asarray(limit, xs.dtype), axis=-1)
-        xs = jnp.where(far[:, None], jnp.nan, xs)
-    return xs, jnp.repeat(ts, n)
+        far = jnp.any(jnp.abs(path) > jnp.asarray(limit, path.dtype), axis=-1)
+        path = jnp.where(far[..., None], jnp.nan, path)
+    return path, ts
 
 
-def mix_batch(key: jax.Array, xs: jax.Array, ts: jax.Array, cache_x: jax.Array, cache_t: jax.Array,
+def mix_batch(key: jax.Array, xs: jax.Array, ts: jax.Array, path: jax.Array, grid: jax.Array,
               n_cache: int) -> tuple[jax.Array, jax.Array]:
-    """Replace the last `n_cache` points of a uniform batch by points drawn from the trajectory cache
-    (non-finite cached points are replaced by uniform ones)."""
+    """Replace the last `n_cache` points of a uniform batch by points on cached trajectories: a trajectory j
+    uniformly, a time τ ~ U[grid[0], grid[-1]], and ξ = the path of j at τ, linearly interpolated between the
+    grid points around τ (the solver's grid is uniform). Non-finite points are replaced by the uniform ones."""
     if n_cache == 0:
         return xs, ts
-    idx = jax.random.randint(key, (n_cache,), 0, cache_x.shape[0])
-    cx, ct = cache_x[idx], cache_t[idx]
+    k_traj, k_tau = jax.random.split(key)
+    steps = path.shape[0] - 1
+    j = jax.random.randint(k_traj, (n_cache,), 0, path.shape[1])
+    tau = jax.random.uniform(k_tau, (n_cache,), xs.dtype, grid[0], grid[-1])
+    s = (tau - grid[0]) / (grid[-1] - grid[0]) * steps
+    k = jnp.clip(jnp.floor(s).astype(jnp.int32), 0, steps - 1)
+    w = (s - k)[:, None]
+    cx = (1 - w) * path[k, j] + w * path[k + 1, j]
     ok = jnp.all(jnp.isfinite(cx), axis=-1)
     cx = jnp.where(ok[:, None], cx, xs[-n_cache:])
-    return jnp.concatenate([xs[:-n_cache], cx]), jnp.concatenate([ts[:-n_cache], jnp.where(ok, ct, ts[-n_cache:])])
+    return jnp.concatenate([xs[:-n_cache], cx]), jnp.concatenate([ts[:-n_cache], jnp.where(ok, tau, ts[-n_cache:])])

@@ -233,7 +233,7 @@ def train(target: Target, config: Config, run_dir: str | Path | None = None, res
                                 limit=far_limit)
 
     dtype = jnp.result_type(float)
-    cache = (jnp.zeros((1, target.dim), dtype), jnp.zeros((1,), dtype))
+    cache = (jnp.zeros((2, 1, target.dim), dtype), jnp.array([0.0, setup.T], dtype))  # placeholder: no cache
     traj_key = jax.random.PRNGKey(config.seed + 7)
     if n_cache and (step == 0 or step % c.trajectory_every):  # (else the loop refreshes at once)
         cache = refresh(traj_params, jax.random.fold_in(traj_key, step - step % c.trajectory_every))

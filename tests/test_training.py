@@ -198,10 +198,34 @@ def test_trajectory_cache_drops_runaway_points():
 
     prior = GaussianPrior(2, 1.0)
     blowup = lambda x, t: 3.0 * x  # noqa: E731  (|x| grows like e^{3t}: far out by t = 2)
-    xs, ts = trajectory_cache(blowup, prior, 2.0, 16, 20, jax.random.PRNGKey(0), limit=np.array([50.0, 50.0]))
-    far = ~np.isfinite(np.asarray(xs)).all(-1)
+    path, grid = trajectory_cache(blowup, prior, 2.0, 16, 20, jax.random.PRNGKey(0), limit=np.array([50.0, 50.0]))
+    assert path.shape == (21, 16, 2) and grid.shape == (21,)
+    far = ~np.isfinite(np.asarray(path)).all(-1)
     assert far.any() and (~far).any()
-    assert np.all(np.abs(np.asarray(xs)[~far]) <= 50.0)
+    assert np.all(np.abs(np.asarray(path)[~far]) <= 50.0)
     ux, ut = jax.numpy.zeros((64, 2)), jax.numpy.full((64,), 0.5)
-    mx, mt = mix_batch(jax.random.PRNGKey(1), ux, ut, xs, ts, 64)
+    mx, mt = mix_batch(jax.random.PRNGKey(1), ux, ut, path, grid, 64)
     assert np.isfinite(np.asarray(mx)).all() and np.all(np.abs(np.asarray(mx)) <= 50.0)
+
+
+def test_mix_batch_draws_continuous_times_on_the_trajectories():
+    """τ ~ U[0, T] (not only the solver's grid times) and ξ is the trajectory at τ: for the exact linear flow
+    x(t) = x0 + t·v the interpolation is exact, so every drawn (ξ, τ) satisfies ξ = x0_j + τ·v_j for its j."""
+    from pinnflow.collocation import mix_batch
+
+    T, steps, n = 2.0, 8, 5
+    grid = jax.numpy.linspace(0.0, T, steps + 1)
+    x0 = jax.random.normal(jax.random.PRNGKey(0), (n, 3))
+    v = jax.random.normal(jax.random.PRNGKey(1), (n, 3))
+    path = x0[None] + grid[:, None, None] * v[None]
+    ux, ut = jax.numpy.full((4000, 3), 99.0), jax.numpy.zeros((4000,))
+    mx, mt = mix_batch(jax.random.PRNGKey(2), ux, ut, path, grid, 3000)
+    mx, mt = np.asarray(mx), np.asarray(mt)
+    assert np.all(mx[:1000] == 99.0)  # the uniform part is kept
+    cx, ct = mx[1000:], mt[1000:]
+    on_grid = np.isclose(ct[:, None], np.asarray(grid)[None], atol=1e-4).any(-1)
+    assert on_grid.mean() < 0.05 and 0.0 <= ct.min() and ct.max() <= T
+    assert abs(ct.mean() - T / 2) < 0.05 and abs(ct.std() - T / np.sqrt(12)) < 0.05
+    dist = np.abs(cx[:, None] - (np.asarray(x0)[None] + ct[:, None, None] * np.asarray(v)[None])).max(-1)
+    assert np.all(dist.min(-1) < 1e-5)  # each point lies on one of the trajectories at its own time
+    assert len(np.unique(dist.argmin(-1))) == n
