@@ -28,12 +28,13 @@ from jax.flatten_util import ravel_pytree
 from tqdm.auto import tqdm
 
 from pinnflow import checkpoint
+from pinnflow.collocation import mix_batch
 from pinnflow.config import Config, GaussNewtonConfig
 from pinnflow.linsolve import cg, cholesky_solve
 from pinnflow.parallel import DataParallel
 from pinnflow.precision import set_precision
 from pinnflow.target import Target
-from pinnflow.train import CHECKPOINT, CONFIG, HISTORY, Run, build, make_point_residual
+from pinnflow.train import CHECKPOINT, CONFIG, HISTORY, Run, build, make_point_residual, trajectory_refresher
 
 __all__ = ["gauss_newton", "GNState", "make_step", "choose_solver", "FINETUNE_DIR"]
 
@@ -145,6 +146,10 @@ def gauss_newton(run: Run, target: Target | None = None, config: Config | None =
     for what, n in (("gn.batch_size", gn.batch_size), ("gn.val_batch_size", gn.val_batch_size)):
         dp.check_batch(n, what)
     step_fn, _ = make_step(point, unravel, domain, gn, solver, dp.shard_batch)
+    # the run's collocation mix: a share of both batches on trajectories of the current model (App. D.1)
+    frac = config.collocation.trajectory_fraction
+    n_traj, n_traj_val = int(round(frac * gn.batch_size)), int(round(frac * gn.val_batch_size))
+    refresh = trajectory_refresher(loss, setup, graphdef, run.target, config) if n_traj else None
 
     state = GNState(jnp.zeros_like(theta), jnp.asarray(gn.damping, dtype), jax.random.PRNGKey(config.seed + 17))
     step, history, seconds = 0, [], 0.0
@@ -174,11 +179,16 @@ def gauss_newton(run: Run, target: Target | None = None, config: Config | None =
             xv, tv = domain.sample(jax.random.fold_in(jax.random.fold_in(state.key, step), 1),
                                    gn.val_batch_size, dtype)
             t0 = time.perf_counter()
+            if refresh is not None:
+                k_traj = jax.random.fold_in(jax.random.fold_in(state.key, step), 2)
+                cache = refresh(unravel(theta), jax.random.fold_in(k_traj, 0))
+                xs, ts = mix_batch(jax.random.fold_in(k_traj, 1), xs, ts, *cache, n_traj)
+                xv, tv = mix_batch(jax.random.fold_in(k_traj, 2), xv, tv, *cache, n_traj_val)
             theta, state, info = step_fn(dp.replicate(theta), state, xs, ts, xv, tv)
             info = {k: float(v) for k, v in info.items()}
             dt = time.perf_counter() - t0
             step, seconds = step + 1, seconds + dt
-            history.append({"step": step, **info, "solver": solver, "seconds": seconds})
+            history.append({"step": step, **info, "solver": solver, "trajectory_points": n_traj, "seconds": seconds})
             bar.set_postfix(loss=f"{info['val_loss_after']:.3g}", eta=f"{info['eta']:.3g}",
                             cg=int(info["cg_iters"]), eps=f"{info['damping']:.1e}")
             bar.update(1)

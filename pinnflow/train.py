@@ -162,6 +162,29 @@ def make_optimizer(config: Config) -> optax.GradientTransformation:
     return optax.chain(*parts, optax.adam(learning_rate_schedule(config)))
 
 
+def trajectory_refresher(loss: losses.Loss, setup: Setup, graphdef: nnx.GraphDef, target: Target, config: Config):
+    """jitted (params, key) -> trajectory cache of the model's ODE flow (App. D.1) with the sizes of
+    `config.collocation`. Cached points beyond 4x the target's box are dropped (runaway trajectories of a
+    half-trained flow overflowed many_well_50's quartic)."""
+    pz = PARAMETRISATIONS.get(loss.parametrisation)
+    c = config.collocation
+    far_limit = 4.0 * np.maximum(np.abs(target.domain[0]), np.abs(target.domain[1]))
+
+    @jax.jit
+    def refresh(params, key):
+        flow = pz.fields(nnx.merge(graphdef, params), setup).flow
+        return trajectory_cache(flow, setup.prior, setup.T, c.trajectory_count, c.trajectory_steps, key,
+                                limit=far_limit)
+
+    return refresh
+
+
+def no_trajectory_cache(target: Target, setup: Setup) -> tuple[jax.Array, jax.Array]:
+    """A placeholder cache (path, grid) for runs without trajectory collocation (`mix_batch` ignores it)."""
+    dtype = jnp.result_type(float)
+    return jnp.zeros((2, 1, target.dim), dtype), jnp.array([0.0, setup.T], dtype)
+
+
 def _save(run_dir: Path, state, traj_params, step: int, history: list[dict], seconds: float) -> None:
     checkpoint.save(run_dir / CHECKPOINT, state[0], (*state[1:], traj_params), step, history, seconds,
                     run_dir / HISTORY)
@@ -221,19 +244,8 @@ def train(target: Target, config: Config, run_dir: str | Path | None = None, res
 
     state = dp.replicate(state)
 
-    pz = PARAMETRISATIONS.get(loss.parametrisation)
-
-    # cached points beyond 4x the target's box are dropped (runaway trajectories overflowed many_well_50)
-    far_limit = 4.0 * np.maximum(np.abs(target.domain[0]), np.abs(target.domain[1]))
-
-    @jax.jit
-    def refresh(params, key):
-        flow = pz.fields(nnx.merge(graphdef, params), setup).flow
-        return trajectory_cache(flow, setup.prior, setup.T, c.trajectory_count, c.trajectory_steps, key,
-                                limit=far_limit)
-
-    dtype = jnp.result_type(float)
-    cache = (jnp.zeros((2, 1, target.dim), dtype), jnp.array([0.0, setup.T], dtype))  # placeholder: no cache
+    refresh = trajectory_refresher(loss, setup, graphdef, target, config)
+    cache = no_trajectory_cache(target, setup)
     traj_key = jax.random.PRNGKey(config.seed + 7)
     if n_cache and (step == 0 or step % c.trajectory_every):  # (else the loop refreshes at once)
         cache = refresh(traj_params, jax.random.fold_in(traj_key, step - step % c.trajectory_every))

@@ -134,6 +134,21 @@ def test_finetuning_lowers_the_loss_and_resumes(solver, tmp_path):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b))
 
 
+def test_finetuning_uses_the_runs_trajectory_collocation():
+    """A run trained with trajectory collocation is fine-tuned on the same mix (App. D.1): a quarter of both
+    batches along trajectories of the current model, and the step still lowers the held-out loss."""
+    target = problems.get("gaussian", mean=(1.0, -0.5), cov=((1.5, 0.4), (0.4, 0.6)), log_Z=0.7)
+    cfg = pf.Config(loss="log_ce").override([
+        "network.width=16", "network.depth=2", "network.num_freq=2", "optim.steps=200", "optim.batch_size=128",
+        "optim.chunk=100", "sampler.steps=20", "collocation.trajectory_fraction=0.25",
+        "collocation.trajectory_count=64", "collocation.trajectory_steps=10", "collocation.trajectory_every=100",
+        "gn.steps=3", "gn.batch_size=256", "gn.val_batch_size=512", "gn.solver=sample-space"])
+    run = pf.train(target, cfg, progress=False)
+    h = gauss_newton(run, progress=False).history
+    assert (h["trajectory_points"] == 64).all()
+    assert (h["val_loss_after"] <= h["val_loss"]).all() and h["val_loss_after"].iloc[-1] < h["val_loss"].iloc[0]
+
+
 def test_lbfgs_comparison_optimiser_lowers_the_loss():
     from pinnflow.lbfgs import lbfgs
 
