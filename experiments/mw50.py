@@ -75,7 +75,9 @@ def main(argv=None) -> None:
     ap.add_argument("--n-eval", type=int, default=10000)
     ap.add_argument("--gn", action="store_true", help="Gauss-Newton fine-tuning after training (the `gn` section "
                     "of --config) into RUN/finetune, resumed if there")
-    ap.add_argument("--gn-set", nargs="*", default=[], help="gn.* overrides, e.g. gn.steps=20")
+    ap.add_argument("--gn-set", nargs="*", default=[], help="overrides for the fine-tuning, e.g. gn.steps=20 or "
+                    "collocation.trajectory_fraction=0 (uniform points only)")
+    ap.add_argument("--skip-adam-eval", action="store_true", help="with --gn: evaluate only after fine-tuning")
     ap.add_argument("--name", default=None, help="row name (default: the run directory's name)")
     args = ap.parse_args(argv)
 
@@ -90,8 +92,9 @@ def main(argv=None) -> None:
     else:
         cfg = pf.Config.from_yaml(args.config)
         run = pf.train(target, cfg, run_dir=run_dir)
-    m = evaluate(run, args.n_eval, cfg.seed + 1)
-    append(row(name, run, m, args.n_eval))
+    if not (args.gn and args.skip_adam_eval):
+        m = evaluate(run, args.n_eval, cfg.seed + 1)
+        append(row(name, run, m, args.n_eval))
     if args.gn:
         gn_cfg = dataclasses.replace(cfg, gn=pf.Config.from_yaml(args.config).gn).override(args.gn_set)
         ft = gauss_newton(run, config=gn_cfg, run_dir=run_dir / "finetune", resume=True)
