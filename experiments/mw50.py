@@ -59,7 +59,11 @@ def row(name: str, run, m: dict, n: int, steps: int | None = None) -> dict:
 
 def append(r: dict) -> None:
     new = not OUT.exists()
-    fields = list(r) if new else next(csv.reader(OUT.open()))
+    if new:
+        fields = list(r)
+    else:
+        with OUT.open(newline="") as f:
+            fields = next(csv.reader(f))
     with OUT.open("a", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         if new:
