@@ -9,8 +9,8 @@ from closed_forms import VP
 import problems
 from pinnflow.baselines import BASELINES, BaselineBudget, run_baseline
 from pinnflow.baselines.controlled_sde import DIS, PIS, simulate
+from pinnflow.pinn.train import TrainingDiverged
 from pinnflow.target import Target
-from pinnflow.train import TrainingDiverged
 
 MEAN = np.array([1.0, -0.5])
 COV = np.array([[1.0, 0.3], [0.3, 0.5]])

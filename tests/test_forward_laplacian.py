@@ -8,9 +8,9 @@ import pytest
 from flax import nnx
 
 import problems
-from pinnflow import networks
-from pinnflow.forward_laplacian import forward_laplacian, value_grad_laplacian
+from pinnflow.nn import networks
 from pinnflow.operators import BACKENDS, EXACT, FORWARD_LAPLACIAN, Auto, Exact, ForwardLaplacian, derivatives
+from pinnflow.operators.forward_laplacian import forward_laplacian, value_grad_laplacian
 
 D = 5
 

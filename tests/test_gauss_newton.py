@@ -9,22 +9,15 @@ from jax.flatten_util import ravel_pytree
 
 import pinnflow as pf
 import problems
-from pinnflow.config import GaussNewtonConfig
-from pinnflow.gauss_newton import choose_solver, gauss_newton, line_search_grid, make_step
-from pinnflow.linsolve import cg, cholesky_solve
+from pinnflow.optim.gauss_newton import GaussNewtonConfig, GNState, choose_solver, line_search, make_step
+from pinnflow.optim.linsolve import cg, cholesky_solve
+from pinnflow.pinn.finetune import gauss_newton
 
 
 @pytest.fixture(autouse=True)
 def x64():
     with jax.enable_x64(True):
         yield
-
-
-class Box:
-    """A stand-in collocation domain (only `sample` is used by the step)."""
-
-    def sample(self, key, n, dtype=None):
-        return jax.random.normal(key, (n, 3)), jax.random.uniform(key, (n,))
 
 
 def linear_problem(seed=0, n=40, p=7):
@@ -44,10 +37,8 @@ def test_one_undamped_step_solves_linear_least_squares(solver):
     X, ts = jnp.asarray(A), jnp.asarray(b)
     theta0 = jnp.zeros(A.shape[1])
     gn = GaussNewtonConfig(damping=1e-12, cg_iters=100, cg_tol=1e-14, adapt_damping=False, ls_steps=1)
-    step, loss = make_step(point, lambda th: th, Box(), gn, solver)
-    from pinnflow.gauss_newton import GNState
-
-    state = GNState(jnp.zeros_like(theta0), jnp.asarray(gn.damping), jax.random.PRNGKey(0))
+    step, loss = make_step(point, lambda th: th, gn, solver)
+    state = GNState(jnp.zeros_like(theta0), jnp.asarray(gn.damping))
     theta1, _, info = step(theta0, state, X, ts, X, ts)
     exact = np.linalg.lstsq(A, b, rcond=None)[0]
     np.testing.assert_allclose(theta1, exact, rtol=1e-6, atol=1e-8)
@@ -92,11 +83,11 @@ def test_line_search_never_increases_the_loss():
             theta = jnp.asarray(rng.normal(size=4))
             delta = jnp.asarray(rng.normal(size=4)) * 3  # often an ascent direction
             L0 = f(theta)
-            eta, L1 = line_search_grid(f, theta, delta, L0, 10, rule, 0.0)
+            eta, L1 = line_search(f, theta, delta, L0, 10, rule, 0.0)
             assert L1 <= L0 and np.isclose(L1, f(theta - eta * delta))
     # non-finite trials are rejected
     g = lambda th: jnp.where(th[0] < 0.5, jnp.nan, th @ th)  # noqa: E731
-    eta, L1 = line_search_grid(g, jnp.array([1.0, 1.0]), jnp.array([1.0, 0.0]), g(jnp.array([1.0, 1.0])), 1,
+    eta, L1 = line_search(g, jnp.array([1.0, 1.0]), jnp.array([1.0, 0.0]), g(jnp.array([1.0, 1.0])), 1,
                                "grid", 0.0)
     assert eta == 0 and L1 == 2.0
 
@@ -150,7 +141,7 @@ def test_finetuning_uses_the_runs_trajectory_collocation():
 
 
 def test_lbfgs_comparison_optimiser_lowers_the_loss():
-    from pinnflow.lbfgs import lbfgs
+    from pinnflow.pinn.finetune import lbfgs
 
     target = problems.get("gaussian", mean=(1.0, -0.5), cov=((1.5, 0.4), (0.4, 0.6)), log_Z=0.7)
     cfg = pf.Config(loss="log_ce").override([

@@ -8,9 +8,9 @@ import pytest
 from closed_forms import OU, VP, random_spd
 from scipy.integrate import solve_ivp
 
-from pinnflow import residuals as R
-from pinnflow.integrators import euler_maruyama, ode, ode_with_logp, probability_flow, rk38_step
+from pinnflow.dynamics.integrators import euler_maruyama, ode, ode_with_logp, probability_flow, rk38_step
 from pinnflow.operators import EXACT, Hutchinson
+from pinnflow.pde import residuals as R
 
 D = 3
 
@@ -233,7 +233,7 @@ def test_probability_flow_time_dependent_sigma_solves_continuity_equation():
 
 
 def test_ode_trajectory_ends_where_ode_ends():
-    from pinnflow.integrators import ode, ode_trajectory
+    from pinnflow.dynamics.integrators import ode, ode_trajectory
 
     mu = lambda x, t: -x * (1 + t) + jnp.sin(x[::-1])  # noqa: E731
     x0 = jnp.asarray(np.random.default_rng(0).normal(size=(7, 3)))

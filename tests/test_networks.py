@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from pinnflow.networks import (
+from pinnflow.nn.networks import (
     ACTIVATIONS,
     FourierMLP,
     OTFlowPotential,

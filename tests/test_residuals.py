@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from closed_forms import OU, VP, McCann, QuadraticBridge, random_spd
 
-from pinnflow import residuals as R
 from pinnflow.operators import BACKENDS, EXACT, Hutchinson
+from pinnflow.pde import residuals as R
 
 D = 4
 TIMES = (0.0, 0.3, 0.9)

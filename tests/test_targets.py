@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import problems
-from pinnflow.registry import Registry
+from pinnflow.core.registry import Registry
 from pinnflow.target import Target
 
 __all__: list[str] = []

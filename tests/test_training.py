@@ -1,6 +1,5 @@
 """End to end: every registered loss trains, checkpoints resume exactly, bad input fails early."""
 
-import pickle
 
 import jax
 import numpy as np
@@ -10,7 +9,8 @@ from flax import nnx
 import pinnflow as pf
 import problems
 from pinnflow import losses
-from pinnflow.train import CHECKPOINT
+from pinnflow.core import checkpoint
+from pinnflow.core.rundir import CHECKPOINT
 
 SMALL = [
     "network.width=16", "network.depth=2", "network.num_freq=2", "network.z_width=8",
@@ -76,8 +76,8 @@ def test_resume_after_a_crash_reproduces_the_uninterrupted_run(tmp_path):
 
     with pytest.raises(Crash):
         pf.train(target(), cfg, run_dir=tmp_path / "crash", progress=False, callback=crash_at_250)
-    data = pickle.loads((tmp_path / "crash" / CHECKPOINT).read_bytes())
-    assert data["step"] == 200  # at most one checkpoint interval lost
+    _, meta = checkpoint.read(tmp_path / "crash" / CHECKPOINT)
+    assert meta["step"] == 200  # at most one checkpoint interval lost
     resumed = pf.train(target(), cfg, run_dir=tmp_path / "crash", resume=True, progress=False)
     assert resumed.step == 300
     for a, b in zip(jax.tree_util.tree_leaves(full.params), jax.tree_util.tree_leaves(resumed.params),
@@ -125,8 +125,8 @@ def test_divergence_stops_with_a_clear_error_and_keeps_a_finite_checkpoint(tmp_p
     cfg = small_config("log_ce", 200, "optim.lr=1e9", "optim.lr_final=1e9", "optim.clip_norm=null")
     with pytest.raises(pf.TrainingDiverged, match="non-finite loss"):
         pf.train(target(), cfg, run_dir=tmp_path, progress=False)
-    data = pickle.loads((tmp_path / CHECKPOINT).read_bytes())
-    assert all(np.isfinite(x).all() for x in data["params"] + data["state"] if np.issubdtype(x.dtype, np.floating))
+    trees, _ = checkpoint.read(tmp_path / CHECKPOINT)
+    assert all(np.isfinite(x).all() for leaves in trees.values() for x in leaves if np.issubdtype(x.dtype, np.floating))
 
 
 def test_config_validation_and_overrides(tmp_path):
@@ -177,7 +177,7 @@ def test_cli_train_evaluate_sample(tmp_path, capsys):
 
 def test_z_init_from_a_prior_importance_sampling_estimate():
     """z of eq. (10) can start at a prior-IS estimate of log Z (needed when log Z is far from 0)."""
-    from pinnflow.train import build
+    from pinnflow.pinn.train import build
 
     t = problems.get("gaussian", mean=(0.3, -0.2), cov=((1.2, 0.1), (0.1, 0.8)), log_Z=42.0)
     for loss in ("log_ce", "ot"):  # general and potential parametrisations
@@ -193,8 +193,8 @@ def test_z_init_from_a_prior_importance_sampling_estimate():
 
 def test_trajectory_cache_drops_runaway_points():
     """Cached points beyond the limit become NaN, and mix_batch swaps them for uniform ones."""
-    from pinnflow.collocation import mix_batch, trajectory_cache
-    from pinnflow.models import GaussianPrior
+    from pinnflow.pinn.collocation import mix_batch, trajectory_cache
+    from pinnflow.pinn.parametrisations import GaussianPrior
 
     prior = GaussianPrior(2, 1.0)
     blowup = lambda x, t: 3.0 * x  # noqa: E731  (|x| grows like e^{3t}: far out by t = 2)
@@ -211,7 +211,7 @@ def test_trajectory_cache_drops_runaway_points():
 def test_mix_batch_draws_continuous_times_on_the_trajectories():
     """τ ~ U[0, T] (not only the solver's grid times) and ξ is the trajectory at τ: for the exact linear flow
     x(t) = x0 + t·v the interpolation is exact, so every drawn (ξ, τ) satisfies ξ = x0_j + τ·v_j for its j."""
-    from pinnflow.collocation import mix_batch
+    from pinnflow.pinn.collocation import mix_batch
 
     T, steps, n = 2.0, 8, 5
     grid = jax.numpy.linspace(0.0, T, steps + 1)

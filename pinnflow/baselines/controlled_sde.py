@@ -35,15 +35,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from pinnflow.distributions import normal_log_prob
+
 __all__ = ["ControlledSDE", "PIS", "DIS", "Paths", "simulate", "Control", "LogDensity"]
 
 Control = Callable[[jax.Array, jax.Array], jax.Array]  # v(x: (d,), s: ()) -> (d,), s the forward time
 LogDensity = Callable[[jax.Array], jax.Array]  # log ρ(x: (d,)) -> ()
-
-
-def _log_normal(y: jax.Array, mean: jax.Array, var: jax.Array) -> jax.Array:
-    """log N(y; mean, var·I) for one point y (d,) and a scalar variance."""
-    return -0.5 * jnp.sum((y - mean) ** 2) / var - 0.5 * y.shape[-1] * jnp.log(2.0 * jnp.pi * var)
 
 
 class ControlledSDE(abc.ABC):
@@ -128,7 +125,7 @@ class PIS(ControlledSDE):
 
     def log_weight_boundary(self, x0: jax.Array, xT: jax.Array) -> jax.Array:
         del x0
-        return -_log_normal(xT, jnp.zeros_like(xT), jnp.asarray(self.terminal_var, xT.dtype))
+        return -normal_log_prob(xT, jnp.zeros_like(xT), jnp.asarray(self.terminal_var, xT.dtype))
 
     def info(self) -> dict:
         return {**super().info(), "sigma": self.sigma_, "reference": "Brownian motion sigma*W from 0; b = 0"}
@@ -183,11 +180,11 @@ class DIS(ControlledSDE):
         sig_f, sig_b = self.sigma(k), self.sigma(k + 1)  # forward at t = T − s_k, backward at t = T − s_{k+1}
         mean_f = x + self.drift(x, v, k) * dt
         mean_b = x_next - self.beta(self._noising_time(k + 1)) * x_next * dt
-        return _log_normal(x, mean_b, sig_b**2 * dt) - _log_normal(x_next, mean_f, sig_f**2 * dt)
+        return normal_log_prob(x, mean_b, sig_b**2 * dt) - normal_log_prob(x_next, mean_f, sig_f**2 * dt)
 
     def log_weight_boundary(self, x0: jax.Array, xT: jax.Array) -> jax.Array:
         del xT
-        return -_log_normal(x0, jnp.zeros_like(x0), jnp.ones((), x0.dtype))
+        return -normal_log_prob(x0, jnp.zeros_like(x0), jnp.ones((), x0.dtype))
 
     def info(self) -> dict:
         return {**super().info(), "beta_min": self.beta_min, "beta_max": self.beta_max,

@@ -25,22 +25,23 @@ decay), `clip_norm` (1), `chunk` (steps per compiled chunk, 100), `eval_batch` (
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from functools import partial
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from tqdm.auto import tqdm
 
 from pinnflow.baselines.controlled_sde import DIS, PIS, ControlledSDE, LogDensity, simulate
 from pinnflow.baselines.result import BASELINES, BaselineBudget, BaselineResult
-from pinnflow.networks import FourierMLP
+from pinnflow.core.loop import run_loop
+from pinnflow.core.precision import precision
+from pinnflow.metrics import log_mean_exp
+from pinnflow.nn.networks import FourierMLP
 from pinnflow.target import Target
-from pinnflow.train import TrainingDiverged
 
 __all__ = ["ControlNet", "SDES", "LOSSES", "kl_loss", "lv_loss", "sample_with_weights", "run"]
 
@@ -127,13 +128,15 @@ def sample_with_weights(sde: ControlledSDE, control_of, params, log_density: Log
     return np.concatenate(xs)[:n], np.concatenate(lws)[:n]
 
 
-def _log_mean_exp(a: np.ndarray) -> float:
-    a = np.asarray(a, np.float64)
-    top = np.max(a)
-    return float(top + np.log(np.mean(np.exp(a - top))))
-
-
 # ---- training ------------------------------------------------------------------------------------------
+
+
+class PISState(NamedTuple):
+    """The control's parameters, the Adam state and the PRNG key."""
+
+    params: nnx.State
+    opt_state: optax.OptState
+    key: jax.Array
 
 
 def run(method: str, loss: str, target: Target, budget: BaselineBudget, key: jax.Array,
@@ -163,50 +166,30 @@ def run(method: str, loss: str, target: Target, budget: BaselineBudget, key: jax
     def objective(p, k):
         return loss_fn(sde, control_of(p), target.log_density, k, budget.batch, dim)
 
-    def one_step(carry, _):
-        p, opt_state, k = carry
-        k, k_step = jax.random.split(k)
-        (value, log_w), grads = jax.value_and_grad(objective, has_aux=True)(p, k_step)
-        updates, opt_state = tx.update(grads, opt_state, p)
-        return (optax.apply_updates(p, updates), opt_state, k), (value, jnp.mean(log_w))
+    def step(state: PISState, aux):
+        del aux
+        key, k_step = jax.random.split(state.key)
+        (value, log_w), grads = jax.value_and_grad(objective, has_aux=True)(state.params, k_step)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        return PISState(optax.apply_updates(state.params, updates), opt_state, key), {"loss": value,
+                                                                                     "elbo": jnp.mean(log_w)}
 
-    @partial(jax.jit, static_argnums=1)
-    def run_chunk(carry, n):
-        return jax.lax.scan(one_step, carry, None, length=n)
-
-    state = (params, tx.init(params), k_train)
-    history, times, seconds, step = [], [], 0.0, 0
-    bar = tqdm(total=budget.steps, disable=not progress, desc=f"{name} on {target.name}", unit="it",
-               dynamic_ncols=True)
-    try:
-        while step < budget.steps:
-            n = min(chunk, budget.steps - step)
-            t0 = time.perf_counter()
-            new_state, (values, elbos) = run_chunk(state, n)
-            values = np.asarray(values)  # one host sync per chunk
-            dt = time.perf_counter() - t0
-            if not np.all(np.isfinite(values)):
-                bad = step + int(np.argmax(~np.isfinite(values)))
-                raise TrainingDiverged(f"{name} on {target.name}: non-finite loss at step {bad}; lower budget.lr, "
-                                       "the clip norm (extra['clip_norm']) or increase budget.time_steps")
-            state, step, seconds = new_state, step + n, seconds + dt
-            times.append(dt / n)
-            history.append({"step": step, "loss": float(values.mean()), "elbo": float(np.mean(elbos)),
-                            "seconds": seconds})
-            bar.set_postfix(loss=f"{values.mean():.4g}", elbo=f"{np.mean(elbos):.4g}")
-            bar.update(n)
-    finally:
-        bar.close()
-
-    params = state[0]
+    result = run_loop(step, PISState(params, tx.init(params), k_train), steps=budget.steps, chunk=chunk,
+                      name=f"{name} on {target.name}", progress=progress,
+                      diverged_hint="Lower budget.lr, the clip norm (extra['clip_norm']) or increase "
+                                    "budget.time_steps.")
+    state, prog = result
+    history, seconds, step, spi = prog.history, prog.seconds, prog.step, prog.seconds_per_it
+    params = state.params
     samples, log_w = sample_with_weights(sde, control_of, params, target.log_density, k_eval, budget.n_eval, dim,
                                          int(e.get("eval_batch", 4096)))
-    spi = float(np.median(times[1:])) if len(times) > 1 else (times[0] if times else None)
     info = {**sde.info(), "method": method, "loss": loss, "control": "fourier_mlp" + ("+score" if target_score else ""),
             "num_params": int(sum(np.size(a) for a in jax.tree_util.tree_leaves(params))),
             "lower_bound": float(np.mean(log_w)), "history": history}
-    return BaselineResult(samples=samples, log_weights=log_w, log_Z_estimate=_log_mean_exp(log_w),
-                          train_seconds=seconds, seconds_per_step=spi, steps=step, info=info)
+    with precision("float64"):  # the estimate in double precision, whatever the run's
+        log_z = float(log_mean_exp(np.asarray(log_w, np.float64)))
+    return BaselineResult(samples=samples, log_weights=log_w, log_Z_estimate=log_z,
+                          train_seconds=seconds, seconds_per_step=None if step == 0 else spi, steps=step, info=info)
 
 
 for _method in SDES:

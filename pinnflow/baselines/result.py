@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import jax
 import numpy as np
 
-from pinnflow.registry import Registry
+from pinnflow.core.registry import Registry
 from pinnflow.target import Target
 
 __all__ = ["BaselineBudget", "BaselineResult", "BASELINES", "run_baseline"]

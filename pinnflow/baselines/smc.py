@@ -57,6 +57,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from pinnflow.baselines.result import BASELINES, BaselineBudget, BaselineResult
+from pinnflow.distributions import normal_log_prob
 from pinnflow.target import Target
 
 __all__ = ["run_smc", "prior_for"]
@@ -111,10 +112,8 @@ def run_smc(target: Target, budget: BaselineBudget, key: jax.Array, progress: bo
     dtype = jnp.result_type(float)
     prior_mean, s = prior_for(target, ex.get("prior_scale"))
     mean = jnp.asarray(prior_mean, dtype=dtype)
-    log_norm_prior = -d * math.log(s) - 0.5 * d * math.log(2.0 * math.pi)
-
     def log_prior(x):
-        return -0.5 * jnp.sum(((x - mean) / s) ** 2) + log_norm_prior
+        return normal_log_prob(x, mean, s**2)
 
     def log_lik(x):  # ℓ = log ρ − log π₀; π_λ ∝ π₀ exp(λ ℓ)
         return target.log_density(x) - log_prior(x)

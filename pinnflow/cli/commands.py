@@ -1,0 +1,140 @@
+"""The PINN sampler's subcommands: list, train, evaluate, sample, finetune (paper 003)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pinnflow.cli.table import print_metrics
+
+__all__ = ["add_commands"]
+
+
+def _cmd_list(args) -> int:
+    import problems
+    from pinnflow.pinn import losses
+
+    print("problems:", ", ".join(problems.names()))
+    print("losses:  ", ", ".join(losses.names()))
+    for name in losses.names():
+        print(f"  {name:<14} {losses.get(name).doc.splitlines()[0] if losses.get(name).doc else ''}")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    import problems
+    from pinnflow.pinn.config import Config
+    from pinnflow.pinn.train import CONFIG, train
+
+    out = Path(args.out) if args.out else None
+    if args.resume and out is not None and (out / CONFIG).exists() and not (args.config or args.set
+                                                                          or args.problem or args.loss):
+        config = Config.from_yaml(out / CONFIG)
+    else:
+        config = Config.from_yaml(args.config) if args.config else Config()
+        base = []
+        if args.problem:
+            base.append(f"problem={args.problem}")
+        if args.loss:
+            base.append(f"loss={args.loss}")
+        config = config.override(base + list(args.set or []))
+    if config.problem is None:
+        raise SystemExit("pinnflow train: name a problem with --problem (see `pinnflow list`)")
+    target = problems.get(config.problem, **config.problem_params)
+    if out is None:
+        out = Path("runs") / f"{config.problem}-{config.loss}-seed{config.seed}"
+    run = train(target, config, run_dir=out, resume=args.resume, progress=None if not args.quiet else False)
+    print(f"trained {run.step} steps in {run.train_seconds:.1f} s ({run.seconds_per_it * 1e3:.2f} ms/it); "
+          f"final loss {run.history['loss'].iloc[-1]:.4g}; run directory: {out}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    import jax
+
+    from pinnflow.pinn.evaluate import evaluate
+    from pinnflow.pinn.train import load_run
+
+    run = load_run(args.run_dir)
+    key = jax.random.PRNGKey(args.seed) if args.seed is not None else None
+    metrics, table = evaluate(run, n=args.n, key=key)
+    table.to_csv(Path(args.run_dir) / "metrics.csv", index=False)
+    print(f"metrics of {args.run_dir} (also in {Path(args.run_dir) / 'metrics.csv'}):")
+    print_metrics(metrics)
+    return 0
+
+
+def _cmd_sample(args) -> int:
+    import jax
+    import numpy as np
+
+    from pinnflow.pinn.sampling import sample
+    from pinnflow.pinn.train import load_run
+
+    run = load_run(args.run_dir)
+    s = sample(run, jax.random.PRNGKey(args.seed), args.n, method=args.method, steps=args.steps)
+    arrays = {k: np.asarray(v) for k, v in s._asdict().items() if v is not None}
+    np.savez(args.output, **arrays)
+    print(f"wrote {args.n} samples ({', '.join(arrays)}) to {args.output}")
+    return 0
+
+
+def _cmd_finetune(args) -> int:
+    from pinnflow.pinn.finetune import FINETUNE_DIR, gauss_newton
+    from pinnflow.pinn.train import load_run
+
+    run = load_run(args.run_dir)
+    sets = list(args.set or [])
+    for flag, key in ((args.steps, "gn.steps"), (args.damping, "gn.damping"), (args.cg_iters, "gn.cg_iters"),
+                      (args.solver, "gn.solver")):
+        if flag is not None:
+            sets.append(f"{key}={flag}")
+    config = run.config.override(sets)
+    out = Path(args.out) if args.out else Path(args.run_dir) / FINETUNE_DIR
+    ft = gauss_newton(run, config=config, run_dir=out, resume=args.resume, progress=None if not args.quiet else False)
+    h = ft.history
+    print(f"Gauss-Newton ({h['solver'].iloc[-1]}): {ft.step} steps; held-out loss {h['val_loss'].iloc[0]:.4g} -> "
+          f"{h['val_loss_after'].iloc[-1]:.4g}; run directory: {out} (evaluate it with `pinnflow evaluate {out}`)")
+    return 0
+
+
+
+def add_commands(sub) -> None:
+    """Add the subcommands to an argparse subparsers object (each sets `fn`)."""
+    sub.add_parser("list", help="registered problems and losses").set_defaults(fn=_cmd_list)
+
+    t = sub.add_parser("train", help="train a loss on a problem")
+    t.add_argument("--problem", help="a registered problem (pinnflow list)")
+    t.add_argument("--loss", help="a registered loss (pinnflow list)")
+    t.add_argument("--config", help="YAML config file")
+    t.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="overrides, e.g. optim.lr=1e-3 optim.steps=500")
+    t.add_argument("--out", help="run directory (default runs/<problem>-<loss>-seed<seed>)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(fn=_cmd_train)
+
+    f = sub.add_parser("finetune", help="Gauss-Newton fine-tuning of a trained run (writes DIR/finetune)")
+    f.add_argument("run_dir")
+    f.add_argument("--steps", type=int)
+    f.add_argument("--damping", type=float, help="epsilon of G + epsilon I")
+    f.add_argument("--cg-iters", type=int)
+    f.add_argument("--solver", help="auto or a Gauss-Newton solver (cg, sample-space)")
+    f.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="other overrides, e.g. gn.batch_size=4096")
+    f.add_argument("--out", help="output run directory (default DIR/finetune)")
+    f.add_argument("--resume", action="store_true")
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(fn=_cmd_finetune)
+
+    e = sub.add_parser("evaluate", help="metrics of a trained run (writes metrics.csv)")
+    e.add_argument("run_dir")
+    e.add_argument("-n", type=int, default=None, help="number of samples (default sampler.n_eval)")
+    e.add_argument("--seed", type=int, default=None)
+    e.set_defaults(fn=_cmd_evaluate)
+
+    s = sub.add_parser("sample", help="draw samples of a trained run into an .npz file")
+    s.add_argument("run_dir")
+    s.add_argument("-n", type=int, default=10000)
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--method", default="ode", help="ode (with log-likelihoods) or sde")
+    s.add_argument("--steps", type=int, default=None)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(fn=_cmd_sample)

@@ -1,0 +1,143 @@
+"""The run loop every iterative solver uses (Adam training, Gauss–Newton, L-BFGS, PIS/DIS, ...).
+
+A solver supplies a state (a NamedTuple of arrays: parameters, optimiser state, keys) and a pure
+`step(state, aux) -> (state, info)` whose `info` is a dict of scalars. The loop does the rest:
+
+- runs `chunk` steps per compiled call under `lax.scan`, with one host synchronisation per chunk;
+- calls `prepare(state, step) -> (state, aux)` on the host before each chunk (e.g. refresh a trajectory cache);
+- keeps the history (one row per chunk: the chunk means of `info`, the step, wall seconds, `extra_row`);
+- checks `info[finite_key]`: on a non-finite value the last good state is kept (and checkpointed), then
+  `TrainingDiverged` is raised (`on_nonfinite="raise"`) or the loop stops (`"stop"`);
+- writes atomic checkpoints to a `RunDir` every `checkpoint_every` steps, at the end, and on Ctrl-C;
+- resumes exactly from a checkpoint (same state, step, history, RNG stream);
+- shows a progress bar, and times the steps in one place: `seconds_per_it` is the median over chunks of
+  (chunk wall time / chunk steps), leaving out the first chunk of the process (it includes compilation)
+  unless it is the only one.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from pinnflow.core.parallel import DataParallel
+from pinnflow.core.rundir import Progress, RunDir
+
+__all__ = ["TrainingDiverged", "LoopResult", "run_loop", "median_step_seconds"]
+
+STATE = "state"  # the checkpoint's tree name for the solver state
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became non-finite; the last good state was kept."""
+
+
+class LoopResult(NamedTuple):
+    """The final state and the progress (step, seconds, history rows, seconds per step)."""
+
+    state: Any
+    progress: Progress
+
+
+def median_step_seconds(per_step: list[float]) -> float:
+    """The loop's one timing definition: the median seconds per step over chunks after the first."""
+    if not per_step:
+        return float("nan")
+    return float(np.median(per_step[1:])) if len(per_step) > 1 else float(per_step[0])
+
+
+def run_loop(
+    step: Callable[[Any, Any], tuple[Any, dict]],
+    state: Any,
+    *,
+    steps: int,
+    chunk: int = 1,
+    name: str = "",
+    rundir: RunDir | None = None,
+    resume: bool = False,
+    checkpoint_every: int | None = None,
+    parallel: DataParallel | None = None,
+    prepare: Callable[[Any, int], tuple[Any, Any]] | None = None,
+    extra_row: Callable[[int], dict] | None = None,
+    on_chunk: Callable[[Any, Progress], None] | None = None,
+    export: Callable[[Any], dict] | None = None,
+    progress: bool | None = None,
+    max_seconds: float | None = None,
+    finite_key: str = "loss",
+    on_nonfinite: str = "raise",
+    diverged_hint: str = "",
+) -> LoopResult:
+    """Iterate `step` from `state` up to `steps` steps (see the module docstring); `steps` counts from 0, so a
+    resumed loop runs the remaining ones.
+
+    With `rundir` and `resume`, the state and progress come from its checkpoint when there is one (the state
+    is restructured like `state`); `export(state)` adds named trees to every checkpoint (e.g. the parameters, for
+loading without the solver state). `on_chunk(state, progress)` sees every accepted chunk; `max_seconds` stops
+    after the first chunk that ends past that much wall time of this call."""
+    if on_nonfinite not in ("raise", "stop"):
+        raise ValueError(f"on_nonfinite must be 'raise' or 'stop', got {on_nonfinite!r}")
+    prog = Progress()
+    if rundir is not None and resume and rundir.exists():
+        trees, prog = rundir.load({STATE: state})
+        state = trees[STATE]
+    if parallel is not None:
+        state = parallel.replicate(state)
+
+    def save():
+        if rundir is not None:
+            rundir.save({STATE: state, **(export(state) if export is not None else {})}, prog)
+
+    run_chunk = jax.jit(lambda s, aux, n: jax.lax.scan(lambda c, _: step(c, aux), s, None, length=n),
+                        static_argnums=2)
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(total=steps, initial=prog.step, disable=not show, desc=name, unit="it", dynamic_ncols=True)
+    per_step: list[float] = []
+    t_start = time.perf_counter()
+    try:
+        while prog.step < steps:
+            if max_seconds is not None and time.perf_counter() - t_start >= max_seconds:
+                break
+            n = min(chunk, steps - prog.step)
+            t0 = time.perf_counter()
+            state_in, aux = (state, None) if prepare is None else prepare(state, prog.step)
+            new_state, info = run_chunk(state_in, aux, n)
+            info = {k: np.asarray(v) for k, v in info.items()}  # one host sync per chunk
+            dt = time.perf_counter() - t0
+            bad = ~np.isfinite(info[finite_key])
+            if np.any(bad):
+                first = prog.step + int(np.argmax(bad))
+                save()
+                if on_nonfinite == "stop":
+                    break
+                where = f" in {rundir.path}" if rundir is not None else ""
+                raise TrainingDiverged(f"{name}: non-finite {finite_key} at step {first}; the state of step "
+                                       f"{prog.step} is kept{where}. {diverged_hint}".rstrip())
+            state = new_state
+            prog.step += n
+            prog.seconds += dt
+            per_step.append(dt / n)
+            prog.seconds_per_it = median_step_seconds(per_step)
+            row = {"step": prog.step, **{k: float(np.mean(v)) for k, v in info.items()},
+                   **(extra_row(prog.step) if extra_row is not None else {}), "seconds": prog.seconds}
+            prog.history.append(row)
+            if on_chunk is not None:
+                on_chunk(state, prog)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in row.items()
+                             if k not in ("step", "seconds") and isinstance(v, float)})
+            bar.update(n)
+            if checkpoint_every and (prog.step % checkpoint_every == 0 or prog.step == steps):
+                save()
+    except KeyboardInterrupt:
+        save()
+        raise
+    finally:
+        bar.close()
+    if rundir is not None and (not checkpoint_every or prog.step % checkpoint_every):
+        save()  # the final state of a loop stopped early (time limit, non-finite stop)
+    return LoopResult(state, prog)
