@@ -20,8 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from pinnflow.forward_laplacian import value_grad_laplacian
 from pinnflow.operators import EXACT, Hutchinson
+from pinnflow.operators.forward_laplacian import value_grad_laplacian
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -30,7 +30,7 @@ import pandas as pd
 import pinnflow as pf
 import problems
 from pinnflow.operators import Auto, Hutchinson
-from pinnflow.train import build, make_loss_fn
+from pinnflow.pinn.train import build, make_loss_fn
 
 RESULTS = Path(__file__).parent / "results"
 TARGETS = {2: ("gmm", {}), 5: ("many_well", {"d": 5, "m": 5, "delta": 4.0}),

@@ -21,8 +21,9 @@ import pandas as pd
 
 import pinnflow as pf
 import problems
+from pinnflow.cli.table import print_metrics
 from pinnflow.metrics import mode_fractions
-from pinnflow.plotting import plot_samples
+from pinnflow.viz import plot_samples
 
 CONFIG = Path(__file__).parent / "configs" / "demo_gmm_log_ce.yaml"
 
@@ -63,9 +64,7 @@ def main(argv=None) -> dict:
 
     print(f"\npinnflow demo: {config.loss} on {target.name}, {run.step} Adam steps, {run.num_params} parameters,"
           f" {metrics['n']} ODE samples")
-    from pinnflow.cli import _print_table
-
-    _print_table(metrics)
+    print_metrics(metrics)
     print("\nmode fractions (target 1/9 = 0.1111 each):", np.array2string(frac, precision=4))
     print("\ndemo goals:")
     for name, ok in checks.items():

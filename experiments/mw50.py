@@ -4,8 +4,9 @@ samples, optionally fine-tune it with Gauss–Newton and evaluate again; one CSV
     python -m experiments.mw50 --run runs/mw50/committed [--config experiments/configs/mw50_log_ce.yaml]
         [--n-eval 10000] [--gn [--gn-set gn.steps=20 ...]]
 
-The modes of many_well_50 are the 2^5 sign patterns of its five double-well coordinates; `modes_covered`
-counts those hit by the samples. Rows are appended to experiments/results/mw50_recipe_search.csv.
+The modes of many_well_50 are the 2^m sign patterns of its m double-well coordinates (m = 5, the target's
+`info["m"]`); `modes_covered` counts those hit by the samples. Rows are appended to
+experiments/results/mw50_recipe_search.csv.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import numpy as np
 
 import pinnflow as pf
 import problems
-from pinnflow.gauss_newton import gauss_newton
+from pinnflow.pinn.finetune import FINETUNE_DIR, gauss_newton
+from pinnflow.pinn.train import CHECKPOINT, load_run
 
 HERE = Path(__file__).parent
 OUT = HERE / "results" / "mw50_recipe_search.csv"
@@ -33,7 +35,8 @@ def evaluate(run, n: int, seed: int) -> dict:
     t0 = time.perf_counter()
     s = pf.sample(run, jax.random.PRNGKey(seed), n)
     m, _ = pf.evaluate(run, n=n, samples=s)
-    signs = np.asarray(s.x[:, :5] > 0).astype(int) @ (2 ** np.arange(5))
+    m_wells = run.target.info["m"]  # many_well(d, m, delta): the first m coordinates are double wells
+    signs = np.asarray(s.x[:, :m_wells] > 0).astype(int) @ (2 ** np.arange(m_wells))
     m["modes_covered"] = len(np.unique(signs))
     m["eval_seconds"] = time.perf_counter() - t0
     return m
@@ -88,8 +91,8 @@ def main(argv=None) -> None:
     run_dir = Path(args.run)
     name = args.name or run_dir.name
     target = problems.get("many_well_50")
-    if (run_dir / "checkpoint.pkl").exists():
-        run = pf.load_run(run_dir, target=target)
+    if (run_dir / CHECKPOINT).exists():
+        run = load_run(run_dir, target=target)
         cfg = run.config
         if run.step < cfg.optim.steps:
             run = pf.train(target, cfg, run_dir=run_dir, resume=True)
@@ -101,7 +104,7 @@ def main(argv=None) -> None:
         append(row(name, run, m, args.n_eval))
     if args.gn:
         gn_cfg = dataclasses.replace(cfg, gn=pf.Config.from_yaml(args.config).gn).override(args.gn_set)
-        ft = gauss_newton(run, config=gn_cfg, run_dir=run_dir / "finetune", resume=True)
+        ft = gauss_newton(run, config=gn_cfg, run_dir=run_dir / FINETUNE_DIR, resume=True)
         m = evaluate(ft, args.n_eval, cfg.seed + 1)
         g = gn_cfg.gn
         stage = f"+GN {ft.step} steps (N={g.batch_size}, {g.solver}, eps={g.damping}, {g.precision})"

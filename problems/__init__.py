@@ -1,7 +1,7 @@
 """Targets and PDE problems, by name: `problems.get(name, **params)`, `problems.names()`,
 `problems.register(factory)` (also a decorator; the factory returns a `pinnflow.Target`)."""
 
-from pinnflow.registry import Registry
+from pinnflow.core.registry import Registry
 from pinnflow.target import Target
 
 REGISTRY: Registry[Target] = Registry("problem")

@@ -10,8 +10,11 @@ import yaml
 
 import pinnflow as pf
 from experiments import reproduce
-from experiments.reproduce import TABLES, Budget, Cell
+from experiments.framework import TABLES, Budget, Cell, store
+from experiments.framework.aggregate import aggregate, load_reference
+from experiments.tables import table2, training
 from pinnflow import losses
+from pinnflow.pinn.train import CHECKPOINT
 
 TINY = {
     "seeds": 2,
@@ -34,28 +37,28 @@ def write_budget(tmp_path, data, name="tiny"):
 
 
 def test_reference_tables_hold_the_papers_log_ce_rows():
-    ref = reproduce.load_reference("table2")
+    ref = load_reference("table2")
     ode = ref[(ref["ours"] == "log_ce") & (ref["variant"] == "ODE") & (ref["method"] == "ODE")]
     got = {(r.problem, r.metric): r.value for r in ode.itertuples()}
     for problem, ess, dlz in (("gmm", 1.0, 0.0), ("many_well_5", 0.9993, 0.0), ("many_well_50", 0.9937, 0.003)):
         assert got[(problem, "ess")] == ess and got[(problem, "delta_log_z")] == dlz
     assert ode[ode["metric"] == "ess"]["printed"].tolist() == ["1.0000", "0.9993", "0.9937"]
     # 3 problems x 11 methods x 5 metrics; Table 3: 2 x 2 x 6; Table 4: 3 x 2 x 6
-    assert len(ref) == 165 and len(reproduce.load_reference("table3")) == 24
-    assert len(reproduce.load_reference("table4")) == 36
+    assert len(ref) == 165 and len(load_reference("table3")) == 24
+    assert len(load_reference("table4")) == 36
     sb = ref[(ref["ours"] == "sb") & (ref["problem"] == "many_well_50") & (ref["metric"] == "delta_log_z")]
     assert sb["value"].item() == 189.71
 
 
 def test_reference_names_map_to_ours():
     for table in ("table2", "table3", "table4"):
-        ref = reproduce.load_reference(table)
+        ref = load_reference(table)
         known = set(TABLES.get(table).methods)
         assert set(ref["ours"]) <= known, set(ref["ours"]) - known
         assert set(ref["problem"]) <= set(TABLES.get(table).problems)
         assert ref["value"].notna().all()
-    t2 = reproduce.load_reference("table2")
-    assert set(t2["ours"]) - set(reproduce.BASELINES) == set(reproduce.LOSSES) <= set(losses.names())
+    t2 = load_reference("table2")
+    assert set(t2["ours"]) - set(table2.BASELINES) == set(table2.LOSSES) <= set(losses.names())
     assert dict(zip(t2["ours"], t2["variant"], strict=True))["ot"] == "ODE"
     assert dict(zip(t2["ours"], t2["variant"], strict=True))["sb"] == "SDE"
 
@@ -91,7 +94,7 @@ def test_budget_layers_and_shipped_budgets(tmp_path):
     paper = Budget.load("paper").section("config", "table2", "gmm", "log_ce")
     assert (paper["optim.batch_size"], paper["optim.steps"], paper["sampler.n_eval"]) == (4096, 200000, 100000)
     smoke = TABLES.get("table2").cells(Budget.load("smoke").seeds)
-    assert len(smoke) == 36 and {c.method for c in smoke} == set(reproduce.LOSSES + reproduce.BASELINES)
+    assert len(smoke) == 36 and {c.method for c in smoke} == set(table2.LOSSES + table2.BASELINES)
 
 
 # ---- the runner ---------------------------------------------------------------------------------------
@@ -100,8 +103,8 @@ def test_budget_layers_and_shipped_budgets(tmp_path):
 def test_runner_writes_cells_reuses_them_and_records_failures(tmp_path, monkeypatch):
     budget = write_budget(tmp_path, TINY)
     trained = []
-    real_train = reproduce._train
-    monkeypatch.setattr(reproduce, "_train", lambda *a, **k: trained.append(a[2]) or real_train(*a, **k))
+    real_train = training.train_run
+    monkeypatch.setattr(training, "train_run", lambda *a, **k: trained.append(a[2]) or real_train(*a, **k))
     kw = {"problems": ["gmm", "many_well_5"], "methods": ["log_ce", "log_fp"], "results": tmp_path / "res",
           "runs": tmp_path / "runs", "progress": False, "log": lambda s: None}
     agg = reproduce.run_table("table2", budget, **kw)
@@ -111,7 +114,7 @@ def test_runner_writes_cells_reuses_them_and_records_failures(tmp_path, monkeypa
     rec = json.loads((cells_dir / "gmm-log_ce-seed1.json").read_text())
     assert rec["status"] == "ok" and rec["metrics"]["n"] == 256 and rec["metrics"]["steps"] == 20
     assert 0 < rec["metrics"]["ess"] <= 1 and rec["metrics"]["1-ess"] == pytest.approx(1 - rec["metrics"]["ess"])
-    assert (tmp_path / "runs" / "table2_tiny" / "gmm-log_ce-seed1" / "checkpoint.pkl").exists()
+    assert (tmp_path / "runs" / "table2_tiny" / "gmm-log_ce-seed1" / CHECKPOINT).exists()
     figs = sorted(p.name for p in (cells_dir / "figures").glob("*.png"))  # seed 0, ok loss cells only
     assert "gmm-log_ce-seed0_density_path.png" in figs and "many_well_5-log_ce-seed0_trajectories.png" in figs
     assert not any("seed1" in f or "log_fp" in f for f in figs) and "many_well_5-log_ce-seed0_density_path.png" \
@@ -161,15 +164,15 @@ def test_aggregate_mean_std_and_markdown(tmp_path):
     values = [1e-3, 2e-3, 6e-3]
     for seed, v in enumerate(values):
         cell = Cell("table3", "gmm", "adam_gn", seed)
-        spec = reproduce._spec(cell, budget, [])
+        spec = store.cell_spec(cell, budget, [])
         rec = {"id": cell.id, "problem": "gmm", "method": "adam_gn", "seed": seed, "status": "ok", "error": None,
                "metrics": {"loss": v, "1-ess": 10 * v, "seconds_per_it": 0.5}, "wall_seconds": 7.0,
-               "spec_hash": reproduce._hash(spec)}
-        reproduce.write_json(cells_dir / f"{cell.id}.json", rec)
+               "spec_hash": store.spec_hash(spec)}
+        store.write_json(cells_dir / f"{cell.id}.json", rec)
     stale = dict(rec, id="gmm-adam-seed0", method="adam", spec_hash="0" * 16)  # another budget's cell
-    reproduce.write_json(cells_dir / "gmm-adam-seed0.json", stale)
+    store.write_json(cells_dir / "gmm-adam-seed0.json", stale)
     assert not list(cells_dir.glob("*.tmp"))
-    df = reproduce.aggregate("table3", budget, tmp_path)
+    df = aggregate("table3", budget, tmp_path)
     assert df[["problem", "method"]].values.tolist() == [["gmm", "adam_gn"]]
     row = df.iloc[0]
     assert row["loss"] == pytest.approx(np.mean(values)) and row["loss std"] == pytest.approx(np.std(values, ddof=1))

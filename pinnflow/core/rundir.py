@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jax
 import pandas as pd
 
 from pinnflow.core import checkpoint
@@ -64,7 +65,8 @@ class RunDir:
             if not resume:
                 raise FileExistsError(f"{rd.path} already holds a {what}; pass resume=True (--resume) or another dir")
             rd.require_config(config, may_change)
-        config.to_yaml(rd.path / CONFIG)
+        if jax.process_index() == 0:
+            config.to_yaml(rd.path / CONFIG)
         return rd
 
     def require_config(self, config: ConfigBase, may_change: tuple[str, ...] = ()) -> None:
@@ -76,7 +78,10 @@ class RunDir:
                               f"in {', '.join(diff)}")
 
     def save(self, trees: dict[str, Any], progress: Progress) -> None:
-        """Checkpoint `trees` and `progress` atomically; the history also goes to `history.csv`."""
+        """Checkpoint `trees` and `progress` atomically; the history also goes to `history.csv`. In a
+        multi-process run (`jax.distributed`) only process 0 writes."""
+        if jax.process_index() != 0:
+            return
         checkpoint.save(self.checkpoint, trees, progress.meta())
         pd.DataFrame(progress.history).to_csv(self.path / HISTORY, index=False)
 

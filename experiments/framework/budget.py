@@ -1,0 +1,99 @@
+"""Reproduction budgets: YAML files of layered overrides, resolved per cell (table × problem × method).
+
+A budget (`experiments/configs/reproduce/<name>.yaml`, or any path) has the sections
+
+- `config`: `pinnflow.Config` overrides (dotted keys as in `Config.override`, or nested mappings) for every
+  loss cell;
+- `baseline`: the `BaselineBudget` fields of every baseline cell (`extra.<key>` for its `extra`);
+- `tables: {<table>: {config, baseline, params}}`: the same per table (`params`: the table's own knobs,
+  e.g. `pretrain_steps`);
+- `seeds` (default 1) and a free-text `description`.
+
+Each section may have `methods: {<method>: {...}}` and `problems: {<problem>: {...}}` sub-sections applied
+on top (and nested: `problems.<p>.methods.<m>`). Later layers win:
+section < its methods < its problems < tables.<t>.section < its methods < its problems.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from pinnflow.core.config import coerce
+
+__all__ = ["BUDGETS", "Budget", "flatten", "layer"]
+
+BUDGETS = Path(__file__).parents[1] / "configs" / "reproduce"
+SECTIONS = ("seeds", "config", "baseline", "tables", "description")
+TABLE_SECTIONS = ("config", "baseline", "params")
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    """{"optim": {"steps": 3}, "sampler.n_eval": 5} -> {"optim.steps": 3, "sampler.n_eval": 5}."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def layer(section: dict | None, problem: str, method: str) -> dict:
+    """A section's own keys (flattened to dotted keys), overridden by its `methods.<method>` and then its
+    `problems.<problem>` sub-sections (each layered the same way, so `problems.<p>.methods.<m>` wins)."""
+    section = dict(section or {})
+    by_problem = section.pop("problems", None) or {}
+    by_method = section.pop("methods", None) or {}
+    out = flatten(section)
+    for sub in (by_method.get(method), by_problem.get(problem)):
+        if sub:
+            out.update(layer(sub, problem, method))
+    return out
+
+
+@dataclass
+class Budget:
+    """A reproduction budget read from YAML (see the module docstring for the layout)."""
+
+    name: str
+    data: dict
+    path: Path | None = None
+
+    @classmethod
+    def load(cls, name_or_path: str | Path) -> Budget:
+        """A budget by name (`experiments/configs/reproduce/<name>.yaml`) or by path to a YAML file."""
+        path = Path(name_or_path)
+        if path.suffix not in (".yaml", ".yml"):
+            path = BUDGETS / f"{name_or_path}.yaml"
+            if not path.exists():
+                known = sorted(p.stem for p in BUDGETS.glob("*.yaml"))
+                raise KeyError(f"unknown budget {str(name_or_path)!r}; available: {', '.join(known)} or a YAML path")
+        data = coerce(yaml.safe_load(path.read_text()) or {})
+        if not isinstance(data, dict):
+            raise ValueError(f"budget {path}: expected a mapping at top level")
+        unknown = set(data) - set(SECTIONS)
+        if unknown:
+            raise ValueError(f"budget {path}: unknown sections {sorted(unknown)}; allowed: {', '.join(SECTIONS)}")
+        return cls(path.stem, data, path)
+
+    @property
+    def seeds(self) -> int:
+        return int(self.data.get("seeds", 1))
+
+    def section(self, name: str, table: str, problem: str, method: str) -> dict:
+        """The merged dotted keys of section `name` (config, baseline or params) for one cell."""
+        out = layer(self.data.get(name), problem, method) if name != "params" else {}
+        table_sec = (self.data.get("tables") or {}).get(table) or {}
+        unknown = set(table_sec) - set(TABLE_SECTIONS)
+        if unknown:
+            raise ValueError(f"budget {self.name}: tables.{table} has unknown sections {sorted(unknown)}")
+        out.update(layer(table_sec.get(name), problem, method))
+        return out
+
+    def overrides(self, table: str, problem: str, method: str) -> list[str]:
+        """`Config.override` strings of a loss cell."""
+        return [f"{k}={json.dumps(v)}" for k, v in self.section("config", table, problem, method).items()]
