@@ -8,6 +8,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from pinnflow.core.precision import in_run_precision
 from pinnflow.dynamics.integrators import ode_trajectory
 
 __all__ = ["plot_samples", "plot_trajectories", "plot_density_path"]
@@ -30,6 +31,16 @@ def _save(fig, path) -> Path:
     return path
 
 
+def _plane_grid(target, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(X, Y, points): an n × n grid over the first two coordinates of the target's box, the other coordinates
+    at the box centre; points has shape (n², d)."""
+    lo, hi = target.domain
+    X, Y = np.meshgrid(np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n), indexing="ij")
+    pts = np.tile(0.5 * (lo + hi), (X.size, 1))
+    pts[:, 0], pts[:, 1] = X.ravel(), Y.ravel()
+    return X, Y, pts
+
+
 def _first_marginal(target, lo: float, hi: float, key) -> tuple[np.ndarray, np.ndarray]:
     """Exact first-coordinate marginal on a grid: quadrature for d = 2, else a histogram of exact samples."""
     grid = np.linspace(lo, hi, 400)
@@ -49,21 +60,14 @@ def _first_marginal(target, lo: float, hi: float, key) -> tuple[np.ndarray, np.n
 def plot_samples(run, samples: np.ndarray, path: str | Path, title: str | None = None) -> Path:
     """Left: model samples over the target's log-density contours (first two coordinates, other coordinates
     at the domain centre). Right: histogram of the first coordinate vs the exact marginal (paper 003 Fig. 2)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     target = run.target
     lo, hi = target.domain
     samples = np.asarray(samples)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.3))
     ax = axes[0]
     if target.dim >= 2:
-        gx, gy = np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200)
-        X, Y = np.meshgrid(gx, gy, indexing="ij")
-        pts = np.tile(0.5 * (lo + hi), (X.size, 1))
-        pts[:, 0], pts[:, 1] = X.ravel(), Y.ravel()
+        X, Y, pts = _plane_grid(target, 200)
         Z = np.asarray(target.log_prob(pts.astype(np.float32))).reshape(X.shape)
         ax.contour(X, Y, Z, levels=np.linspace(Z.max() - 12, Z.max(), 10), cmap="viridis", linewidths=0.8)
         ax.scatter(samples[:3000, 0], samples[:3000, 1], s=2, c="crimson", alpha=0.4, label="samples")
@@ -77,18 +81,15 @@ def plot_samples(run, samples: np.ndarray, path: str | Path, title: str | None =
     ax.set(xlabel="$x_1$", ylabel="density", title="first marginal")
     ax.legend(loc="upper right", fontsize=8)
     fig.suptitle(title or f"{run.loss.name} on {target.name}")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
+    out = _save(fig, path)
     plt.close(fig)
-    return path
+    return out
 
 
+@in_run_precision
 def plot_trajectories(run, path: str | Path, n: int = 200, steps: int = 100, key=None) -> Path:
     """ODE paths of the learned flow, first coordinate against time (left), and the first two coordinates
     in the plane (right, d ≥ 2), from prior samples at t = 0 to the target at t = T (paper 003 Fig. 1)."""
-
-
     plt = _pyplot()
     key = jax.random.PRNGKey(7) if key is None else key
     fields, prior, T = run.fields(), run.setup.prior, run.setup.T
@@ -112,6 +113,7 @@ def plot_trajectories(run, path: str | Path, n: int = 200, steps: int = 100, key
     return out
 
 
+@in_run_precision
 def plot_density_path(run, path: str | Path, times=None, grid: int = 120) -> Path:
     """The learned density exp V(x, t) over the first two coordinates (others at the domain centre) at
     several times (paper 003 Fig. 5: how the path a loss found distributes the modes over time)."""
@@ -119,10 +121,7 @@ def plot_density_path(run, path: str | Path, times=None, grid: int = 120) -> Pat
     fields, T = run.fields(), run.setup.T
     times = np.linspace(0.0, T, 5) if times is None else np.asarray(times)
     lo, hi = run.target.domain
-    gx, gy = np.linspace(lo[0], hi[0], grid), np.linspace(lo[1], hi[1], grid)
-    X, Y = np.meshgrid(gx, gy, indexing="ij")
-    pts = np.tile(0.5 * (lo + hi), (X.size, 1))
-    pts[:, 0], pts[:, 1] = X.ravel(), Y.ravel()
+    X, Y, pts = _plane_grid(run.target, grid)
     pts = jax.numpy.asarray(pts, dtype=jax.numpy.result_type(float))
     V = jax.jit(jax.vmap(fields.V, in_axes=(0, None)))
     fig, axes = plt.subplots(1, len(times), figsize=(3.2 * len(times), 3.2), squeeze=False)
