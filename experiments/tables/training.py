@@ -84,10 +84,10 @@ def write_figures(run: pf.Run, cell: Cell, ctx: Context) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with precision(run.config.precision):
         samples = pf.sample(run, jax.random.PRNGKey(99), 5000)
-        plot_samples(run, np.asarray(samples.x), out / f"{cell.id}_samples.png")
+        plot_samples(run, samples, out / f"{cell.id}_samples.png")
         plot_trajectories(run, out / f"{cell.id}_trajectories.png", n=200, steps=run.config.sampler.steps)
         if run.target.dim == 2:
-            plot_density_path(run, out / f"{cell.id}_density_path.png")
+            plot_density_path(run, out / f"{cell.id}_density_path.png", samples=samples)
 
 
 def loss_cell(cell: Cell, ctx: Context, loss: str | None = None) -> dict:

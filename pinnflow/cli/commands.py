@@ -26,25 +26,26 @@ def _cmd_train(args) -> int:
     from pinnflow.pinn.train import CONFIG, train
 
     out = Path(args.out) if args.out else None
-    if args.resume and out is not None and (out / CONFIG).exists() and not (args.config or args.set
-                                                                          or args.problem or args.loss):
-        config = Config.from_yaml(out / CONFIG)
+    base = []
+    if args.problem:
+        base.append(f"problem={args.problem}")
+    if args.target:
+        base.append(f"target={problems.absolute_reference(args.target)}")
+    if args.loss:
+        base.append(f"loss={args.loss}")
+    if args.resume and out is not None and (out / CONFIG).exists():
+        # continue the saved run; --set may change what a resume allows (e.g. optim.steps to extend it)
+        saved = Config.from_yaml(out / CONFIG)
+        config = (Config.from_yaml(args.config) if args.config else saved).override(base + list(args.set or []))
     else:
-        config = Config.from_yaml(args.config) if args.config else Config()
-        base = []
-        if args.problem:
-            base.append(f"problem={args.problem}")
-        if args.loss:
-            base.append(f"loss={args.loss}")
-        config = config.override(base + list(args.set or []))
-    if config.problem is None:
-        raise SystemExit("pinnflow train: name a problem with --problem (see `pinnflow list`)")
-    target = problems.get(config.problem, **config.problem_params)
+        config = (Config.from_yaml(args.config) if args.config else Config()).override(base + list(args.set or []))
+    target = problems.resolve(config.problem, config.target, config.problem_params)
     if out is None:
-        out = Path("runs") / f"{config.problem}-{config.loss}-seed{config.seed}"
+        out = Path("runs") / f"{config.problem or target.name}-{config.loss}-seed{config.seed}"
     run = train(target, config, run_dir=out, resume=args.resume, progress=None if not args.quiet else False)
-    print(f"trained {run.step} steps in {run.train_seconds:.1f} s ({run.seconds_per_it * 1e3:.2f} ms/it); "
-          f"final loss {run.history['loss'].iloc[-1]:.4g}; run directory: {out}")
+    last = run.history["loss"].iloc[-1] if len(run.history) else float("nan")
+    print(f"trained {run.step} steps in {run.train_seconds:.1f} s ({run.seconds_per_it * 1e3:.2f} ms/step after "
+          f"compilation); final loss {last:.4g}; run directory: {out}")
     return 0
 
 
@@ -104,6 +105,8 @@ def add_commands(sub) -> None:
 
     t = sub.add_parser("train", help="train a loss on a problem")
     t.add_argument("--problem", help="a registered problem (pinnflow list)")
+    t.add_argument("--target", help="your own target instead: path/to/file.py:name or package.module:name "
+                   "(a pinnflow.Target, or a factory of one called with problem_params; the file is executed)")
     t.add_argument("--loss", help="a registered loss (pinnflow list)")
     t.add_argument("--config", help="YAML config file")
     t.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="overrides, e.g. optim.lr=1e-3 optim.steps=500")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = [
     "check_positive_ints",
     "check_name",
     "changed_keys",
+    "check_types",
 ]
 
 
@@ -98,6 +100,64 @@ def changed_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
     return out
 
 
+_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a mapping",
+          list: "a list", type(None): "null"}
+
+
+def _conform(value: Any, hint: Any) -> tuple[bool, Any]:
+    """(ok, value converted to `hint`): ints for floats, integral floats such as 1e3 for ints; bools only
+    for bools; unions try their members in order; `list[X]` checks every element."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        for member in typing.get_args(hint):
+            ok, v = _conform(value, member)
+            if ok:
+                return True, v
+        return False, value
+    if origin is list:
+        if not isinstance(value, list):
+            return False, value
+        (item,) = typing.get_args(hint) or (Any,)
+        out = [_conform(v, item) for v in value]
+        return all(ok for ok, _ in out), [v for _, v in out]
+    if origin is dict or hint is dict:
+        return isinstance(value, dict), value
+    if hint is Any:
+        return True, value
+    if hint is type(None):
+        return value is None, value
+    if hint is bool:
+        return isinstance(value, bool), value
+    if hint is int:
+        if isinstance(value, float) and value.is_integer():
+            return True, int(value)
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if hint is float:
+        return is_number(value), float(value) if is_number(value) else value
+    return isinstance(value, hint), value
+
+
+def _describe(hint: Any) -> str:
+    args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    names = [_NAMES.get(typing.get_origin(a) or a, getattr(a, "__name__", str(a))) for a in args]
+    return " or ".join(dict.fromkeys(names))
+
+
+def check_types(obj: Any, where: str = "") -> None:
+    """Check (and convert, e.g. 1e3 → 1000 for an int) every field of a config dataclass against its type
+    annotation, recursing into sections; `ConfigError` names the dotted key, the expected type and the value."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value, hint = getattr(obj, f.name), hints[f.name]
+        if dataclasses.is_dataclass(value):
+            check_types(value, f"{where}{f.name}.")
+            continue
+        ok, converted = _conform(value, hint)
+        need(ok, f"{where}{f.name}", f"must be {_describe(hint)}, got {value!r}")
+        if converted is not value and converted != value or type(converted) is not type(value):
+            setattr(obj, f.name, converted)
+
+
 def _section_types(cls) -> dict[str, type]:
     """The fields of a dataclass whose type is itself a config dataclass (nested sections)."""
     hints = typing.get_type_hints(cls)
@@ -138,7 +198,9 @@ class ConfigBase:
         self.validate()
 
     def validate(self) -> None:
-        """Raise `ConfigError` naming the first invalid field (sections first, in field order)."""
+        """Raise `ConfigError` naming the first invalid field: types first (`check_types`), then each
+        section's own checks in field order."""
+        check_types(self)
         for name in _section_types(type(self)):
             getattr(self, name).validate(f"{name}.")
 

@@ -10,9 +10,9 @@ A solver supplies a state (a NamedTuple of arrays: parameters, optimiser state, 
   `TrainingDiverged` is raised (`on_nonfinite="raise"`) or the loop stops (`"stop"`);
 - writes atomic checkpoints to a `RunDir` every `checkpoint_every` steps, at the end, and on Ctrl-C;
 - resumes exactly from a checkpoint (same state, step, history, RNG stream);
-- shows a progress bar, and times the steps in one place: `seconds_per_it` is the median over chunks of
-  (chunk wall time / chunk steps), leaving out the first chunk of the process (it includes compilation)
-  unless it is the only one.
+- shows a progress bar (on a terminal; elsewhere a log line to stderr every tenth of the run), and times the
+  steps in one place: each chunk length is compiled ahead of time (`compile_seconds`), so a chunk's wall
+  time is execution only, and `seconds_per_it` is the median over chunks of (chunk seconds / chunk steps).
 """
 
 from __future__ import annotations
@@ -45,11 +45,12 @@ class LoopResult(NamedTuple):
     progress: Progress
 
 
-def median_step_seconds(per_step: list[float]) -> float:
-    """The loop's one timing definition: the median seconds per step over chunks after the first."""
-    if not per_step:
-        return float("nan")
-    return float(np.median(per_step[1:])) if len(per_step) > 1 else float(per_step[0])
+def median_step_seconds(history: list[dict]) -> float:
+    """The loop's one timing definition: the median over chunks (history rows, across resumes) of seconds per
+    step, compilation excluded (it is timed apart); NaN before any chunk."""
+    steps = np.diff([0] + [row["step"] for row in history])
+    seconds = np.diff([0.0] + [row["seconds"] for row in history])
+    return float(np.median(seconds / steps)) if len(history) else float("nan")
 
 
 def run_loop(
@@ -95,9 +96,21 @@ loading without the solver state). `on_chunk(state, progress)` sees every accept
 
     run_chunk = jax.jit(lambda s, aux, n: jax.lax.scan(lambda c, _: step(c, aux), s, None, length=n),
                         static_argnums=2)
-    show = sys.stderr.isatty() if progress is None else progress
+    compiled: dict[int, Any] = {}
+
+    def compiled_chunk(state_in, aux, n):
+        """The chunk of n steps, compiled ahead of time on first use (timed as compilation, not as steps)."""
+        if n not in compiled:
+            t0 = time.perf_counter()
+            compiled[n] = run_chunk.lower(state_in, aux, n).compile()
+            prog.compile_seconds += time.perf_counter() - t0
+        return compiled[n]
+
+    tty = sys.stderr.isatty()
+    show = tty if progress is None else progress
+    log_every = max(1, -(-steps // chunk) // 10) if progress is None and not tty else 0
     bar = tqdm(total=steps, initial=prog.step, disable=not show, desc=name, unit="it", dynamic_ncols=True)
-    per_step: list[float] = []
+    chunks = 0
     t_start = time.perf_counter()
     try:
         while prog.step < steps:
@@ -106,9 +119,12 @@ loading without the solver state). `on_chunk(state, progress)` sees every accept
             n = min(chunk, steps - prog.step)
             t0 = time.perf_counter()
             state_in, aux = (state, None) if prepare is None else prepare(state, prog.step)
-            new_state, info = run_chunk(state_in, aux, n)
+            dt = time.perf_counter() - t0  # host-side preparation counts as step time
+            fn = compiled_chunk(state_in, aux, n)
+            t0 = time.perf_counter()
+            new_state, info = fn(state_in, aux)
             info = {k: np.asarray(v) for k, v in info.items()}  # one host sync per chunk
-            dt = time.perf_counter() - t0
+            dt += time.perf_counter() - t0
             bad = ~np.isfinite(info[finite_key])
             if np.any(bad):
                 first = prog.step + int(np.argmax(bad))
@@ -121,16 +137,19 @@ loading without the solver state). `on_chunk(state, progress)` sees every accept
             state = new_state
             prog.step += n
             prog.seconds += dt
-            per_step.append(dt / n)
-            prog.seconds_per_it = median_step_seconds(per_step)
+            chunks += 1
             row = {"step": prog.step, **{k: float(np.mean(v)) for k, v in info.items()},
                    **(extra_row(prog.step) if extra_row is not None else {}), "seconds": prog.seconds}
             prog.history.append(row)
+            prog.seconds_per_it = median_step_seconds(prog.history)
             if on_chunk is not None:
                 on_chunk(state, prog)
             bar.set_postfix({k: f"{v:.3g}" for k, v in row.items()
                              if k not in ("step", "seconds") and isinstance(v, float)})
             bar.update(n)
+            if log_every and (chunks % log_every == 0 or prog.step == steps):
+                print(f"{name}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                              for k, v in row.items()), file=sys.stderr, flush=True)
             if checkpoint_every and (prog.step % checkpoint_every == 0 or prog.step == steps):
                 save()
     except KeyboardInterrupt:

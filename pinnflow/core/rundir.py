@@ -25,20 +25,23 @@ HISTORY = "history.csv"
 
 @dataclass
 class Progress:
-    """Where an iterative solver stands: steps done, wall seconds, history rows, median seconds per step."""
+    """Where an iterative solver stands: steps done, wall seconds of the steps (compilation excluded), history
+    rows, the median seconds per step (`pinnflow.core.loop.median_step_seconds`) and the compilation seconds."""
 
     step: int = 0
     seconds: float = 0.0
     history: list[dict] = field(default_factory=list)
     seconds_per_it: float = float("nan")
+    compile_seconds: float = 0.0
 
     def meta(self) -> dict:
         return {"step": self.step, "seconds": self.seconds, "seconds_per_it": self.seconds_per_it,
-                "history": self.history}
+                "compile_seconds": self.compile_seconds, "history": self.history}
 
     @classmethod
     def from_meta(cls, meta: dict) -> Progress:
-        return cls(int(meta["step"]), float(meta["seconds"]), list(meta["history"]), float(meta["seconds_per_it"]))
+        return cls(int(meta["step"]), float(meta["seconds"]), list(meta["history"]), float(meta["seconds_per_it"]),
+                   float(meta.get("compile_seconds", 0.0)))
 
 
 @dataclass(frozen=True)

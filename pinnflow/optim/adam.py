@@ -6,16 +6,19 @@ from dataclasses import dataclass
 
 import optax
 
-from pinnflow.core.config import Section, check_positive_ints, is_positive, need
+from pinnflow.core.config import Section, check_positive_ints, is_positive, is_positive_int, need
 
 __all__ = ["OptimConfig", "learning_rate_schedule", "make_optimizer"]
 
 
 @dataclass
 class OptimConfig(Section):
-    """Adam with an exponentially decaying learning rate from `lr` to `lr_final` over `steps`."""
+    """Adam with an exponentially decaying learning rate from `lr` to `lr_final` over `schedule_steps` (the
+    schedule's horizon; null: `steps`). A run may be extended on resume by raising `steps`; with a fixed
+    `schedule_steps` the extended run equals one that ran all its steps at once."""
 
     steps: int = 40000
+    schedule_steps: int | None = None
     batch_size: int = 256
     lr: float = 3e-3
     lr_final: float = 1e-5
@@ -25,6 +28,8 @@ class OptimConfig(Section):
 
     def validate(self, where: str = "optim.") -> None:
         check_positive_ints(self, where, ("steps", "batch_size", "chunk", "checkpoint_every"))
+        need(self.schedule_steps is None or is_positive_int(self.schedule_steps), f"{where}schedule_steps",
+             f"must be a positive integer or null, got {self.schedule_steps!r}")
         need(is_positive(self.lr), f"{where}lr", f"must be > 0, got {self.lr!r}")
         need(is_positive(self.lr_final) and self.lr_final <= self.lr, f"{where}lr_final",
              f"must be in (0, lr], got {self.lr_final!r}")
@@ -35,8 +40,9 @@ class OptimConfig(Section):
 
 
 def learning_rate_schedule(o: OptimConfig) -> optax.Schedule:
-    """lr decaying exponentially from `o.lr` to `o.lr_final` over `o.steps`."""
-    return optax.exponential_decay(o.lr, transition_steps=o.steps, decay_rate=o.lr_final / o.lr)
+    """lr decaying exponentially from `o.lr` to `o.lr_final` over `o.schedule_steps` (default `o.steps`)."""
+    horizon = o.steps if o.schedule_steps is None else o.schedule_steps
+    return optax.exponential_decay(o.lr, transition_steps=horizon, decay_rate=o.lr_final / o.lr)
 
 
 def make_optimizer(o: OptimConfig) -> optax.GradientTransformation:

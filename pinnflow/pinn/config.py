@@ -12,6 +12,7 @@ from pinnflow.core.config import (
     ConfigBase,
     ConfigError,
     check_name,
+    check_types,
     is_number,
     is_positive,
     is_positive_int,
@@ -38,7 +39,8 @@ class Config(ConfigBase):
     """
 
     loss: str = "log_ce"
-    problem: str | None = None
+    problem: str | None = None  # a registered problem (`problems.names()`) ...
+    target: str | None = None  # ... or your own: "file.py:name" / "package.module:name" (problems.from_reference)
     problem_params: dict = field(default_factory=dict)
     T: float | None = None
     sigma: float | None = None
@@ -60,6 +62,7 @@ class Config(ConfigBase):
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the first invalid field."""
+        check_types(self)
         check_name(losses.REGISTRY, self.loss, "loss")
         need(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}, got {self.precision!r}")
         check_name(BACKENDS, self.operator, "operator")
@@ -73,6 +76,8 @@ class Config(ConfigBase):
              f"must be a number or 'prior_is', got {self.z_init!r}")
         need(isinstance(self.seed, int), "seed", f"must be an integer, got {self.seed!r}")
         need(isinstance(self.problem_params, dict), "problem_params", "must be a mapping")
+        need(self.problem is None or self.target is None, "target",
+             f"name a registered problem or a target reference, not both (problem={self.problem!r})")
         super().validate()
         c, o = self.collocation, self.optim
         need(c.trajectory_every % o.chunk == 0, "collocation.trajectory_every",

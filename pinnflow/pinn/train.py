@@ -35,8 +35,12 @@ from pinnflow.pinn.config import Config
 from pinnflow.pinn.parametrisations import PARAMETRISATIONS, Fields, GaussianPrior, Learned, Setup
 from pinnflow.target import Target
 
-__all__ = ["Run", "TrainState", "train", "TrainingDiverged", "build", "make_loss_fn", "make_point_residual",
-           "load_run", "operator", "flow_of", "CHECKPOINT", "CONFIG", "HISTORY"]
+RESUMABLE = ("optim.steps", "optim.checkpoint_every")
+"""Config keys a resumed run may change: extending a run (with `optim.schedule_steps` fixed, the result equals
+one uninterrupted run; with it null the horizon follows `optim.steps`, so the remaining learning rates change)."""
+
+__all__ = ["RESUMABLE", "Run", "TrainState", "train", "TrainingDiverged", "build", "make_loss_fn",
+           "make_point_residual", "load_run", "operator", "flow_of", "CHECKPOINT", "CONFIG", "HISTORY"]
 
 
 @dataclass
@@ -201,7 +205,7 @@ def train(target: Target, config: Config, run_dir: str | Path | None = None, res
     `callback(row)` gets each chunk's history row; `monitor(run)` gets a `Run` with the parameters after each
     chunk (e.g. `lambda r: r.step % 20000 or print(pf.evaluate(r)[0]["ess"])` for intermediate metrics)."""
     config.validate()
-    rundir = None if run_dir is None else RunDir.open(run_dir, config, resume)
+    rundir = None if run_dir is None else RunDir.open(run_dir, config, resume, may_change=RESUMABLE)
     with precision(config.precision):
         loss, setup, domain, graphdef, params = build(target, config)
         _check_target(target, domain)
@@ -249,17 +253,18 @@ def train(target: Target, config: Config, run_dir: str | Path | None = None, res
 
 def load_run(run_dir: str | Path, target: Target | None = None) -> Run:
     """Rebuild a run (or a fine-tuning) from its directory: config + checkpointed parameters. The target comes
-    from `config.problem` via the problems registry unless given."""
+    from `config.problem` (the problems registry) or `config.target` (a reference to your own) unless given."""
     rundir = RunDir(Path(run_dir))
     if not rundir.exists():
         raise FileNotFoundError(f"no checkpoint in {rundir.path}")
     config = Config.from_yaml(rundir.path / CONFIG)
     if target is None:
-        if config.problem is None:
-            raise ValueError(f"{rundir.path}: config has no `problem`; pass the target explicitly")
+        if config.problem is None and config.target is None:
+            raise ValueError(f"{rundir.path}: the config names no `problem` or `target` reference; pass the "
+                             "target explicitly: load_run(dir, target=...)")
         import problems
 
-        target = problems.get(config.problem, **config.problem_params)
+        target = problems.resolve(config.problem, config.target, config.problem_params)
     with precision(config.precision):
         loss, setup, _, graphdef, params = build(target, config)
         trees, prog = rundir.load({"params": params})

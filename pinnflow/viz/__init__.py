@@ -1,4 +1,5 @@
-"""Figures of trained runs: samples over the target's contours, ODE trajectories, the learned density path."""
+"""Figures of trained runs (headless, backend untouched): samples over the target's contours with the first
+marginal, ODE trajectories, and the learned density path beside a histogram of the model's samples."""
 
 from pinnflow.viz.figures import plot_density_path, plot_samples, plot_trajectories
 
