@@ -9,10 +9,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["Target"]
+__all__ = ["Target", "FINITE_HINT"]
 
 LogDensity = Callable[[jax.Array], jax.Array]  # (d,) -> ()
 Sampler = Callable[[jax.Array, int], jax.Array]  # (key, n) -> (n, d)
+
+
+FINITE_HINT = ("The PDE losses evaluate log ρ at collocation points throughout the box Ω of eq. (63), so it must "
+               "be finite there: shrink the domain (or collocation.target_lo/hi) to the support, or replace "
+               "-inf outside the support by a finite, steep penalty.")
 
 
 def _as_vector(a, dim: int) -> np.ndarray:
@@ -77,8 +82,17 @@ class Target:
         if jnp.shape(val) != ():
             fail(f"log_density must return a scalar for one point of shape ({self.dim},), "
                  f"got shape {jnp.shape(val)}")
+        try:  # the solvers differentiate and vectorise it: it must trace (no Python branching on x)
+            jax.eval_shape(jax.grad(self.log_density), center)
+        except jax.errors.ConcretizationTypeError as err:
+            fail("log_density must be traceable by JAX: it branches on its input with Python control flow "
+                 "(`if`, `while`, `float(x)`, ...); use jnp.where / jax.lax.cond instead "
+                 f"({type(err).__name__}: {str(err).splitlines()[0]})")
+        except Exception as err:  # noqa: BLE001
+            fail(f"log_density cannot be differentiated by JAX: {type(err).__name__}: {str(err).splitlines()[0]}")
         if not np.isfinite(float(val)):
-            fail(f"log_density is not finite at the domain centre {np.asarray(center).tolist()}: {val}")
+            fail(f"log_density is not finite at the domain centre {np.asarray(center).tolist()}: {val}. "
+                 + FINITE_HINT)
         if self.sample is not None:
             xs = self.sample(jax.random.key(0), 2)
             if jnp.shape(xs) != (2, self.dim):

@@ -53,14 +53,27 @@ def _cmd_evaluate(args) -> int:
     import jax
 
     from pinnflow.pinn.evaluate import evaluate
+    from pinnflow.pinn.sampling import sample
     from pinnflow.pinn.train import load_run
 
     run = load_run(args.run_dir)
-    key = jax.random.PRNGKey(args.seed) if args.seed is not None else None
-    metrics, table = evaluate(run, n=args.n, key=key)
-    table.to_csv(Path(args.run_dir) / "metrics.csv", index=False)
-    print(f"metrics of {args.run_dir} (also in {Path(args.run_dir) / 'metrics.csv'}):")
+    key = jax.random.PRNGKey(args.seed if args.seed is not None else run.config.seed + 1)
+    k_model = jax.random.split(key)[0]  # the key `evaluate` would draw its samples with
+    samples = sample(run, k_model, args.n or run.config.sampler.n_eval)
+    metrics, table = evaluate(run, key=key, samples=samples)
+    out = Path(args.run_dir) / "metrics.csv"
+    replaced = out.exists()
+    table.to_csv(out, index=False)
+    print(f"metrics of {args.run_dir} ({'replaced' if replaced else 'written to'} {out}):")
     print_metrics(metrics)
+    if args.plot:
+        from pinnflow.viz import plot_density_path, plot_samples, plot_trajectories
+
+        d = Path(args.run_dir)
+        paths = [plot_samples(run, samples, d / "samples.png"), plot_trajectories(run, d / "trajectories.png")]
+        if run.target.dim >= 2:
+            paths.append(plot_density_path(run, d / "density_path.png", samples=samples))
+        print("figures: " + ", ".join(str(p) for p in paths))
     return 0
 
 
@@ -131,6 +144,8 @@ def add_commands(sub) -> None:
     e.add_argument("run_dir")
     e.add_argument("-n", type=int, default=None, help="number of samples (default sampler.n_eval)")
     e.add_argument("--seed", type=int, default=None)
+    e.add_argument("--plot", action="store_true", help="also write samples.png, trajectories.png and "
+                   "density_path.png to the run directory")
     e.set_defaults(fn=_cmd_evaluate)
 
     s = sub.add_parser("sample", help="draw samples of a trained run into an .npz file")

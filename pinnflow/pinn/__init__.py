@@ -3,15 +3,16 @@
 
 Data flow: `Config` → `build` (loss, parametrisation, networks, domain) → `train` (shared run loop) → `Run`
 → `sample` (learned ODE/SDE) → `evaluate` (`pinnflow.metrics`); `gauss_newton(run)` fine-tunes a `Run`.
+The functions `train` and `evaluate` live in the modules of the same name (`pinnflow.pinn.train.train`, also
+`pf.train`), which this package does not shadow.
 """
 
 from pinnflow.pinn import collocation, losses, parametrisations
 from pinnflow.pinn.config import CollocationConfig, Config, GaussNewtonConfig, NetworkConfig, OptimConfig, SamplerConfig
-from pinnflow.pinn.evaluate import evaluate
 from pinnflow.pinn.finetune import FINETUNE_DIR, gauss_newton, lbfgs
 from pinnflow.pinn.sampling import Samples, sample
-from pinnflow.pinn.train import Run, build, load_run, train
+from pinnflow.pinn.train import Run, build, load_run
 
 __all__ = ["collocation", "losses", "parametrisations", "Config", "NetworkConfig", "OptimConfig",
-           "CollocationConfig", "SamplerConfig", "GaussNewtonConfig", "evaluate", "gauss_newton", "lbfgs",
-           "FINETUNE_DIR", "Samples", "sample", "Run", "build", "load_run", "train"]
+           "CollocationConfig", "SamplerConfig", "GaussNewtonConfig", "gauss_newton", "lbfgs",
+           "FINETUNE_DIR", "Samples", "sample", "Run", "build", "load_run"]

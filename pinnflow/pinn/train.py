@@ -33,7 +33,7 @@ from pinnflow.pinn import losses
 from pinnflow.pinn.collocation import Domain, mix_batch, no_trajectory_cache, trajectory_refresher
 from pinnflow.pinn.config import Config
 from pinnflow.pinn.parametrisations import PARAMETRISATIONS, Fields, GaussianPrior, Learned, Setup
-from pinnflow.target import Target
+from pinnflow.target import FINITE_HINT, Target
 
 RESUMABLE = ("optim.steps", "optim.checkpoint_every")
 """Config keys a resumed run may change: extending a run (with `optim.schedule_steps` fixed, the result equals
@@ -172,7 +172,7 @@ def _check_target(target: Target, domain: Domain) -> None:
     if not np.all(np.isfinite(lp)):
         bad = np.asarray(xs)[~np.isfinite(lp)][0]
         raise ValueError(f"target {target.name!r}: log_density is not finite at collocation point {bad.tolist()}"
-                         " of the domain; shrink collocation.target_lo/hi or fix the density")
+                         f" of the domain. {FINITE_HINT}")
 
 
 def trajectory_schedule(refresh, traj_key: jax.Array, every: int, placeholder, enabled: bool):
