@@ -81,3 +81,5 @@ def resolve(problem: str | None, target: str | None, params: dict | None = None)
         raise ValueError("name exactly one of a registered problem (--problem; see `pinnflow list`) or your own "
                          "target (--target file.py:name or package.module:name)")
     return get(problem, **params) if problem is not None else from_reference(target, **params)
+
+from problems import fokker_planck  # noqa: E402,F401
