@@ -6,10 +6,11 @@
 """
 
 from pinnflow.metrics.evaluate import METRIC_DEFINITIONS, MIN_ESS_SAMPLES, evaluate_samples
+from pinnflow.metrics.kde import kde, log_kde
 from pinnflow.metrics.moments import delta_std, mode_fractions
 from pinnflow.metrics.sinkhorn import SINKHORN_COSTS, sinkhorn
 from pinnflow.metrics.weights import delta_log_z, ess, log_mean_exp, log_z_importance, log_z_lower_bound
 
 __all__ = ["ess", "log_mean_exp", "log_z_lower_bound", "log_z_importance", "delta_log_z", "delta_std",
            "mode_fractions", "sinkhorn", "SINKHORN_COSTS", "evaluate_samples", "METRIC_DEFINITIONS",
-           "MIN_ESS_SAMPLES"]
+           "MIN_ESS_SAMPLES", "kde", "log_kde"]
