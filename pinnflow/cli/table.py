@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pinnflow.metrics import METRIC_DEFINITIONS
-
 __all__ = ["print_metrics"]
 
 
 def print_metrics(metrics: dict) -> None:
     """One line per metric: name, value, definition (`pinnflow.metrics.METRIC_DEFINITIONS`)."""
+    from pinnflow.metrics import METRIC_DEFINITIONS  # here, not at import: `pinnflow --help` needs no JAX
+
     width = max(len(k) for k in metrics)
     for k, v in metrics.items():
         val = f"{v:.6g}" if isinstance(v, float) else str(v)

@@ -1,6 +1,6 @@
 """The Sinkhorn metric of paper 003, App. B.3: `sinkhorn` wraps a jitted ott-jax solve and returns its value
 together with the definition it used (cost, ε, sample count, debiasing, convergence), so the number is never
-separated from its meaning.
+separated from its meaning. ott-jax is imported when a Sinkhorn cost is first computed, not with this module.
 """
 
 from __future__ import annotations
@@ -11,17 +11,29 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from ott.geometry import costs, epsilon_scheduler, pointcloud
-from ott.solvers import linear
-from ott.solvers.linear import acceleration
 
 from pinnflow.core.registry import Registry
 
 __all__ = ["sinkhorn", "SINKHORN_COSTS"]
 
-SINKHORN_COSTS: Registry[costs.CostFn] = Registry("Sinkhorn cost")
-SINKHORN_COSTS.register(costs.Euclidean, name="euclidean")  # |x - y|, the paper's convention (errata)
-SINKHORN_COSTS.register(costs.SqEuclidean, name="sqeuclidean")  # |x - y|²
+
+def _ott_cost(class_name: str):
+    """A factory of the ott-jax cost `ott.geometry.costs.<class_name>`, importing ott only when called."""
+
+    def make(**params: Any):
+        from ott.geometry import costs
+
+        return getattr(costs, class_name)(**params)
+
+    make.__name__ = make.__qualname__ = class_name
+    make.__doc__ = f"ott.geometry.costs.{class_name}(**params) (ott-jax is imported on the first call)."
+    return make
+
+
+SINKHORN_COSTS: Registry[Any] = Registry("Sinkhorn cost")
+"""Sinkhorn costs by name; `SINKHORN_COSTS.get(name)` is an `ott.geometry.costs.CostFn` instance."""
+SINKHORN_COSTS.register(_ott_cost("Euclidean"), name="euclidean")  # |x - y|, the paper's convention (errata)
+SINKHORN_COSTS.register(_ott_cost("SqEuclidean"), name="sqeuclidean")  # |x - y|²
 
 
 _ANNEAL_DECAY = 0.995  # geometric ε-decay per Sinkhorn iteration while annealing
@@ -45,6 +57,10 @@ def _transport_cost(
     `symmetric=True` (for y = x) uses averaged parallel updates (Feydy et al. 2019, eq. 25), which converge
     fast where plain alternating updates crawl: a near-identity kernel at small ε.
     """
+    from ott.geometry import epsilon_scheduler, pointcloud  # at trace time: importing ott costs ~1-2 s
+    from ott.solvers import linear
+    from ott.solvers.linear import acceleration
+
     # ε-scaling: the first iterations use ε_k = max(epsilon_start · decay^k, ε); the fixed point is the plan
     # at ε itself. Errors are only checked (min_iterations) once ε_k has reached ε.
     init = 1.0 if epsilon_start is None else max(epsilon_start / epsilon, 1.0)

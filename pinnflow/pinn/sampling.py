@@ -4,10 +4,18 @@
 of eq. 66 for SDE losses) by RK4 (3/8 rule), together with d/dt log p = −div μ (eq. 64); the log
 importance weights are log w = log ρ_target(X_T) − log p_{X_T}(X_T) (eq. 65). `method="sde"` simulates
 dX = μ dt + σ dW by Euler–Maruyama (no weights).
+
+Cost: the ODE evaluates μ and the exact div μ at 4·steps points per sample, both from one linearisation of μ
+(`pinnflow.dynamics.integrators.value_and_divergence`). On CPU the particles are integrated `CPU_CHUNK` at a
+time (cache-sized passes; the random draws and the results do not depend on it). The compiled batch
+function is kept per (model structure, method, batch size, steps), with the parameters as an argument, so
+evaluating a run again, or another run of the same model (e.g. `train(monitor=...)`), does not recompile.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -20,7 +28,9 @@ from pinnflow.core.precision import in_run_precision
 from pinnflow.core.registry import Registry
 from pinnflow.dynamics.integrators import euler_maruyama, ode_with_logp
 
-__all__ = ["Samples", "sample", "METHODS", "SamplerConfig"]
+__all__ = ["Samples", "sample", "METHODS", "SamplerConfig", "CPU_CHUNK"]
+
+CPU_CHUNK = 1000  # particles per ODE pass on CPU: on one core ~20% faster than passes of 10000
 
 
 @dataclass
@@ -49,11 +59,17 @@ class Samples(NamedTuple):
 METHODS: Registry = Registry("sampling method")
 
 
+def _ode_chunk(run) -> int | None:
+    """Particles per ODE pass: `CPU_CHUNK` on one CPU device, else all at once (sharded batches)."""
+    one_device = not run.config.data_parallel or jax.device_count() == 1
+    return CPU_CHUNK if one_device and jax.default_backend() == "cpu" else None
+
+
 @METHODS.register(name="ode")
 def _ode(run, key, n: int, steps: int, shard) -> Samples:
     fields, prior, T = run.fields(), run.setup.prior, run.setup.T
     x0 = shard(prior.sample(key, n))
-    x, log_p = ode_with_logp(fields.flow, x0, prior.log_prob(x0), 0.0, T, steps)
+    x, log_p = ode_with_logp(fields.flow, x0, prior.log_prob(x0), 0.0, T, steps, chunk=_ode_chunk(run))
     return Samples(x, log_p, run.target.log_prob(x) - log_p)
 
 
@@ -78,7 +94,34 @@ def sample(run, key: jax.Array, n: int, method: str = "ode", steps: int | None =
     dp = DataParallel.create(run.config.data_parallel)
     size = min(n, batch)
     size = max(dp.size, size - size % dp.size)  # particles are sharded across devices
-    jitted = jax.jit(lambda k: fn(run, k, size, steps, dp.shard_batch))
-    parts = [jitted(k) for k in jax.random.split(key, -(-n // size))]
+    jitted = _batch_function(run, method, fn, size, steps, dp)
+    parts = [jitted(run.params, k) for k in jax.random.split(key, -(-n // size))]
     cat = [None if parts[0][i] is None else jnp.concatenate([p[i] for p in parts])[:n] for i in range(3)]
     return Samples(*cat)
+
+
+_COMPILED: OrderedDict = OrderedDict()  # identity key -> (run it was built from, jitted (params, key) -> Samples)
+_COMPILED_MAX = 8
+
+
+def _batch_function(run, method: str, fn, size: int, steps: int, dp: DataParallel):
+    """The jitted `(params, key) -> Samples` of one batch, shared by runs with the same model structure
+    (graphdef, setup, loss, target objects and config): the parameters are an argument, not constants."""
+    ident = (id(run.graphdef), id(run.setup), id(run.loss), id(run.target), method, size, steps, dp.size)
+    hit = _COMPILED.get(ident)
+    if hit is not None:
+        built, jitted = hit
+        if (built.graphdef is run.graphdef and built.setup is run.setup and built.loss is run.loss
+                and built.target is run.target and built.config == run.config):
+            _COMPILED.move_to_end(ident)
+            return jitted
+    template = run
+
+    def one_batch(params, k):
+        return fn(dataclasses.replace(template, params=params), k, size, steps, dp.shard_batch)
+
+    jitted = jax.jit(one_batch)
+    _COMPILED[ident] = (template, jitted)
+    while len(_COMPILED) > _COMPILED_MAX:
+        _COMPILED.popitem(last=False)
+    return jitted

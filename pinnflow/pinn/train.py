@@ -105,16 +105,26 @@ def initial_log_z(target: Target, prior: GaussianPrior, z_init: float | str, n: 
     return est
 
 
-def build(target: Target, config: Config) -> tuple[losses.Loss, Setup, Domain, nnx.GraphDef, nnx.State]:
+def build(target: Target, config: Config, *, abstract: bool = False
+          ) -> tuple[losses.Loss, Setup, Domain, nnx.GraphDef, nnx.State]:
     """Resolve the loss defaults, build the networks (seeded by `config.seed`) and the collocation domain
-    (in the current precision: call it inside `precision(config.precision)`)."""
+    (in the current precision: call it inside `precision(config.precision)`).
+
+    `abstract=True` (for loading checkpointed parameters into the structure): the parameters are shapes and
+    dtypes only (`nnx.eval_shape`: no initialiser runs or compiles), and z_init = "prior_is" is not estimated
+    (the loaded parameters hold the learned z; `setup.z_init`, only the initial value, is then NaN)."""
     loss = losses.get(config.loss)
     T = loss.T if config.T is None else float(config.T)
     sigma = loss.sigma if config.sigma is None else float(config.sigma)
     prior = GaussianPrior(target.dim, config.prior_std)
-    setup = Setup(target, prior, T, sigma, config.network, initial_log_z(target, prior, config.z_init))
-    model = PARAMETRISATIONS.get(loss.parametrisation).init(setup, nnx.Rngs(config.seed))
-    graphdef, params = nnx.split(model)
+    skip_z = abstract and config.z_init == "prior_is"
+    z_init = float("nan") if skip_z else initial_log_z(target, prior, config.z_init)
+    setup = Setup(target, prior, T, sigma, config.network, z_init)
+
+    def init() -> Learned:
+        return PARAMETRISATIONS.get(loss.parametrisation).init(setup, nnx.Rngs(config.seed))
+
+    graphdef, params = nnx.split(nnx.eval_shape(init) if abstract else init())
     domain = Domain.build(target, config.collocation, config.prior_std, T)
     return loss, setup, domain, graphdef, params
 
@@ -265,8 +275,8 @@ def load_run(run_dir: str | Path, target: Target | None = None) -> Run:
         import problems
 
         target = problems.resolve(config.problem, config.target, config.problem_params)
-    with precision(config.precision):
-        loss, setup, _, graphdef, params = build(target, config)
+    with precision(config.precision):  # the structure only: the checkpoint supplies the values
+        loss, setup, _, graphdef, params = build(target, config, abstract=True)
         trees, prog = rundir.load({"params": params})
     return Run(config, target, loss, setup, graphdef, trees["params"], pd.DataFrame(prog.history), rundir.path,
                prog.step, prog.seconds, prog.seconds_per_it)
