@@ -27,7 +27,7 @@ def test_a_float64_run_does_not_change_the_callers_precision(tmp_path):
     target = problems.get("gaussian", mean=(0.5, -0.5), cov=((1.0, 0.2), (0.2, 0.5)), log_Z=0.0)
     cfg = pf.Config(loss="log_ce", precision="float64").override([
         "network.width=8", "network.depth=1", "network.num_freq=1", "optim.steps=20", "optim.chunk=10",
-        "optim.checkpoint_every=10", "optim.batch_size=16", "sampler.steps=4", "sampler.n_eval=64",
+        "optim.checkpoint_every=10", "optim.batch_size=16", "sampler.steps=4", "sampler.n_eval=128",
         "sampler.sinkhorn_n=16", "gn.steps=1", "gn.batch_size=32", "gn.val_batch_size=32", "gn.ls_steps=2"])
     run = pf.train(target, cfg, run_dir=tmp_path, progress=False)
     assert jnp.ones(1).dtype == jnp.float32 and not jax.config.jax_enable_x64

@@ -1,0 +1,47 @@
+"""What SBTM reports along the particle trajectories, each with its definition (paper 000 §2.4, §3.1.1).
+
+Entropy: the *differential* entropy S_t = −∫ρ_t log ρ_t (paper 000 eq. 21; the paper's symbol S_t = ∫ρ log ρ
+in eqs. 16–17 is the negentropy, see ../shared/papers/README.md). With the flow map X_t of the probability
+flow (eq. 6) and Stein's identity, both of the paper's routes read, for the differential entropy,
+
+    (16)  S_t = −E[log ρ_t(X_t)] = S_0 + ∫_0^t E[∇·v_τ(X_τ)] dτ,
+    (17)  S_t = S_0 − ∫_0^t E[s_τ(X_τ)·v_τ(X_τ)] dτ,
+
+(dS/dt = −∫ log ρ ∂_tρ = −∫ ∇log ρ · v ρ = ∫ ∇·v ρ). With a perfect score both agree; their gap measures
+the score's error. Expectations are particle means; S_0 is the problem's exact entropy at t = 0 when known
+(as in paper 000 §2.4), else the particle estimate −mean log ρ_0(X_0).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["relative_score_error", "empirical_moments", "moment_errors", "probability_current"]
+
+
+def relative_score_error(s: jax.Array, s_star: jax.Array) -> jax.Array:
+    """mean_i |s_i − s*_i|² / mean_i |s*_i|² over the particles (paper 000 eq. 22 with ρ̄ the particle
+    measure; eq. D.1 at t = 0). Shapes (n, d)."""
+    return jnp.sum((s - s_star) ** 2) / jnp.sum(s_star**2)
+
+
+def empirical_moments(X: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(mean (d,), covariance (d, d)) of the particles X (n, d), covariance normalised by n (not n − 1)."""
+    m = jnp.mean(X, axis=0)
+    Y = X - m
+    return m, Y.T @ Y / X.shape[0]
+
+
+def moment_errors(X: jax.Array, m: jax.Array, C: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(‖m̂ − m‖₂ / √tr C, ‖Ĉ − C‖_F / ‖C‖_F): the particle mean's error in units of the spread and the
+    relative Frobenius error of the particle covariance (normalised by n), against exact m, C."""
+    mh, Ch = empirical_moments(X)
+    return (jnp.linalg.norm(mh - m) / jnp.sqrt(jnp.trace(C)),
+            jnp.linalg.norm(Ch - C) / jnp.linalg.norm(C))
+
+
+def probability_current(v: jax.Array, log_rho: jax.Array) -> jax.Array:
+    """The probability current j_t = v_t ρ_t at the particles (paper 000 eq. 15), from the velocity there
+    (n, d) and log ρ_t along the trajectories (n,)."""
+    return v * jnp.exp(log_rho)[:, None]
