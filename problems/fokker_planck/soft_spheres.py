@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from typing import NoReturn
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from pinnflow.fokker_planck import FokkerPlanckProblem
 from problems.fokker_planck import register
+from problems.fokker_planck.particles import isotropic_start
 
 __all__ = ["soft_spheres"]
 
@@ -80,18 +80,7 @@ def soft_spheres(
         w = jnp.exp(-jnp.sum(diff**2, axis=-1) / (2.0 * r**2))
         return B * jnp.sum(jnp.sum(y**2, axis=1) ** 2) + (A / N) * jnp.sum(w[iu])
 
-    log_norm0 = -0.5 * d * math.log(2.0 * math.pi * var0)
-
-    def log_rho0(x):
-        y = x.reshape(N, 2) - jnp.asarray(beta0, x.dtype)
-        return -0.5 * jnp.sum(y**2) / var0 + log_norm0
-
-    def score0(x):
-        return -(x.reshape(N, 2) - jnp.asarray(beta0, x.dtype)).reshape(d) / var0
-
-    def sample0(key, n):
-        z = jax.random.normal(key, (n, d))
-        return jnp.tile(jnp.asarray(beta0, z.dtype), N) + math.sqrt(var0) * z
+    log_rho0, score0, sample0 = isotropic_start(beta0, N, var0)
 
     return FokkerPlanckProblem(
         name=name, dim=d, drift=drift, D=D, T=T,
