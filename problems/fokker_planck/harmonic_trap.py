@@ -11,7 +11,7 @@ import numpy as np
 
 from pinnflow.fokker_planck import FokkerPlanckProblem
 from problems.fokker_planck import register
-from problems.fokker_planck.particles import isotropic_start
+from problems.fokker_planck.particles import isotropic_start, moving_trap
 
 __all__ = ["harmonic_trap"]
 
@@ -66,15 +66,11 @@ def harmonic_trap(
     d, kappa = 2 * N, math.pi * omega
     lam_com, lam_rel = -1.0, alpha - 1.0
     c_fac = 1.0 / (1.0 + kappa**2)
-    beta0 = np.array([a, 0.0])
+    beta0, beta = moving_trap(a, omega)
     p0 = a * c_fac * np.array([1.0, -kappa])  # particular solution at t = 0
 
     def _t(t):
         return jnp.asarray(t, dtype=jnp.result_type(t, float))
-
-    def beta(t):
-        t = _t(t)
-        return a * jnp.stack([jnp.cos(kappa * t), jnp.sin(kappa * t)])
 
     def one_particle_mean(t):
         t = _t(t)

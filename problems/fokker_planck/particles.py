@@ -1,5 +1,5 @@
-"""The initial law shared by the trapped particle systems (paper 000 §3.1): N particles in the plane, each
-N(β0, var0·I) independently."""
+"""What the trapped particle systems of paper 000 §3.1 share: the moving trap centre β_t and the initial law
+(N particles in the plane, each N(β0, var0·I) independently)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,20 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-__all__ = ["isotropic_start"]
+__all__ = ["isotropic_start", "moving_trap"]
+
+
+def moving_trap(a: float, omega: float):
+    """(β0, β): the trap centre β_t = a(cos πωt, sin πωt) and its value at t = 0 (a numpy array)."""
+    kappa = math.pi * omega
+
+    def beta(t):
+        t = jnp.asarray(t, dtype=jnp.result_type(t, float))
+        return a * jnp.stack([jnp.cos(kappa * t), jnp.sin(kappa * t)])
+
+    return np.array([a, 0.0]), beta
 
 
 def isotropic_start(beta0, N: int, var0: float):

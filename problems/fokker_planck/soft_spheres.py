@@ -10,7 +10,7 @@ import numpy as np
 
 from pinnflow.fokker_planck import FokkerPlanckProblem
 from problems.fokker_planck import register
-from problems.fokker_planck.particles import isotropic_start
+from problems.fokker_planck.particles import isotropic_start, moving_trap
 
 __all__ = ["soft_spheres"]
 
@@ -53,14 +53,10 @@ def soft_spheres(
         if v <= 0:
             fail(f"{nm} must be > 0, got {v!r}")
     a, omega, D, A, r, gamma, var0 = (float(v) for v in (a, omega, D, A, r, gamma, var0))
-    d, kappa = 2 * N, math.pi * omega
+    d = 2 * N
     R = math.sqrt(gamma * N) * r
     B = D / R**2
-    beta0 = np.array([a, 0.0])
-
-    def beta(t):
-        t = jnp.asarray(t, dtype=jnp.result_type(t, float))
-        return a * jnp.stack([jnp.cos(kappa * t), jnp.sin(kappa * t)])
+    beta0, beta = moving_trap(a, omega)
 
     def drift(x, t):
         X = x.reshape(N, 2)
