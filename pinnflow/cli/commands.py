@@ -52,14 +52,13 @@ def _cmd_train(args) -> int:
 def _cmd_evaluate(args) -> int:
     import jax
 
-    from pinnflow.pinn.evaluate import evaluate
+    from pinnflow.pinn.evaluate import evaluate, evaluation_keys
     from pinnflow.pinn.sampling import sample
     from pinnflow.pinn.train import load_run
 
     run = load_run(args.run_dir)
-    key = jax.random.PRNGKey(args.seed if args.seed is not None else run.config.seed + 1)
-    k_model = jax.random.split(key)[0]  # the key `evaluate` would draw its samples with
-    samples = sample(run, k_model, args.n or run.config.sampler.n_eval)
+    key = jax.random.PRNGKey(args.seed) if args.seed is not None else None
+    samples = sample(run, evaluation_keys(run, key)[0], args.n or run.config.sampler.n_eval)
     metrics, table = evaluate(run, key=key, samples=samples)
     out = Path(args.run_dir) / "metrics.csv"
     replaced = out.exists()

@@ -9,11 +9,20 @@ import jax
 import pandas as pd
 
 from pinnflow.core.precision import in_run_precision
+from pinnflow.core.rng import Stream, stream_key
 from pinnflow.metrics import evaluate_samples
 from pinnflow.pinn.sampling import Samples, sample
 from pinnflow.target import Target
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "evaluation_keys"]
+
+
+def evaluation_keys(run, key: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+    """(key of the model samples, key of the exact reference samples) that `evaluate` uses; `key` defaults to
+    the run's evaluation stream (`Stream.EVALUATE` of `config.seed`)."""
+    key = stream_key(run.config.seed, Stream.EVALUATE) if key is None else key
+    k_model, k_ref = jax.random.split(key)
+    return k_model, k_ref
 
 
 @in_run_precision
@@ -28,8 +37,7 @@ def evaluate(run, target: Target | None = None, n: int | None = None, key: jax.A
     `evaluate_samples`'s (shared with the baselines)."""
     target = run.target if target is None else target
     n = run.config.sampler.n_eval if n is None else int(n)
-    key = jax.random.PRNGKey(run.config.seed + 1) if key is None else key
-    k_model, k_ref = jax.random.split(key)
+    k_model, k_ref = evaluation_keys(run, key)
     t0 = time.perf_counter()
     s = sample(run, k_model, n, method="ode") if samples is None else samples
     if s.log_w is None:
