@@ -17,7 +17,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["relative_score_error", "empirical_moments", "moment_errors", "probability_current"]
+__all__ = ["relative_score_error", "empirical_moments", "moment_errors", "moment_errors_of", "one_particle_moments",
+           "one_particle_cov_error", "probability_current"]
 
 
 def relative_score_error(s: jax.Array, s_star: jax.Array) -> jax.Array:
@@ -37,8 +38,35 @@ def moment_errors(X: jax.Array, m: jax.Array, C: jax.Array) -> tuple[jax.Array, 
     """(‖m̂ − m‖₂ / √tr C, ‖Ĉ − C‖_F / ‖C‖_F): the particle mean's error in units of the spread and the
     relative Frobenius error of the particle covariance (normalised by n), against exact m, C."""
     mh, Ch = empirical_moments(X)
+    return moment_errors_of(mh, Ch, m, C)
+
+
+def moment_errors_of(mh: jax.Array, Ch: jax.Array, m: jax.Array, C: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """`moment_errors` from estimated moments (mh, Ch) instead of particles (e.g. an SDE ensemble's)."""
     return (jnp.linalg.norm(mh - m) / jnp.sqrt(jnp.trace(C)),
             jnp.linalg.norm(Ch - C) / jnp.linalg.norm(C))
+
+
+def one_particle_moments(m: jax.Array, C: jax.Array, particles: tuple[int, int]) -> tuple[jax.Array, jax.Array]:
+    """(mean (k,), covariance (k, k)) of the one-particle marginal of N particles in k dimensions whose joint
+    law has mean m (N k,) and covariance C (N k, N k) (particle-major): the law of a uniformly chosen particle,
+    (1/N)Σ_i law(x⁽ⁱ⁾), so mean = (1/N)Σ_i m_i and cov = (1/N)Σ_i (C_ii + m_i m_iᵀ) − mean meanᵀ (paper 000
+    Fig. 1B plots its covariance; for an exchangeable system every C_ii is the same)."""
+    N, k = particles
+    mi = m.reshape(N, k)
+    Cii = jnp.diagonal(C.reshape(N, k, N, k), axis1=0, axis2=2)  # (k, k, N)
+    mean = jnp.mean(mi, axis=0)
+    second = jnp.mean(jnp.moveaxis(Cii, -1, 0), axis=0) + mi.T @ mi / N
+    return mean, second - jnp.outer(mean, mean)
+
+
+def one_particle_cov_error(X: jax.Array, m: jax.Array, C: jax.Array, particles: tuple[int, int]) -> jax.Array:
+    """‖Ĉ₁ − C₁‖_F / ‖C₁‖_F: the relative error of the one-particle covariance pooled over the N particles of
+    every sample of X (n, N k) (normalised by n N), against the exact one (`one_particle_moments` of m, C)."""
+    k = particles[1]
+    _, Ch = empirical_moments(X.reshape(-1, k))
+    _, C1 = one_particle_moments(m, C, particles)
+    return jnp.linalg.norm(Ch - C1) / jnp.linalg.norm(C1)
 
 
 def probability_current(v: jax.Array, log_rho: jax.Array) -> jax.Array:

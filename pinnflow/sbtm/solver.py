@@ -49,7 +49,12 @@ from pinnflow.sbtm.flow import Flow, FlowValues, exact_score_source, make_flow
 from pinnflow.sbtm.integrators import INTEGRATORS, carried
 from pinnflow.sbtm.losses import LOSSES, relative_fit_loss
 from pinnflow.sbtm.models import build_model
-from pinnflow.sbtm.observables import moment_errors, probability_current, relative_score_error
+from pinnflow.sbtm.observables import (
+    moment_errors,
+    one_particle_cov_error,
+    probability_current,
+    relative_score_error,
+)
 
 __all__ = ["SBTMState", "SBTMResult", "Solver", "build", "initial_fit", "initial_state", "initial_structure",
            "solve", "horizon_steps"]
@@ -116,7 +121,8 @@ class Solver:
         """The observables at the state's time t (definitions in `sbtm.observables`): the entropy by routes
         (16) and (17), `entropy_gap` = (16) − (17), and the particle estimate −mean log ρ_t(X_t); where the
         problem knows them, the exact entropy, the relative score error (22) of the state's score, the
-        mean/covariance errors (`moment_errors`) and mean_i |log ρ_t(X_i) − exact log ρ_t(X_i)|."""
+        mean/covariance errors (`moment_errors`; for particle systems also the one-particle covariance's,
+        `one_particle_cov_error`) and mean_i |log ρ_t(X_i) − exact log ρ_t(X_i)|."""
         p, X = self.problem, state.X
         t = state.k.astype(X.dtype) * self.dt
         row = {"t": t, "entropy_16": state.S0 + state.int_div, "entropy_17": state.S0 - state.int_sv,
@@ -127,7 +133,10 @@ class Solver:
             s = jax.vmap(self.score_fn(state.params, t))(X)
             row["score_error"] = relative_score_error(s, jax.vmap(p.score, in_axes=(0, None))(X, t))
         if p.mean is not None and p.cov is not None:
-            row["mean_error"], row["cov_error"] = moment_errors(X, p.mean(t), p.cov(t))
+            m, C = p.mean(t), p.cov(t)
+            row["mean_error"], row["cov_error"] = moment_errors(X, m, C)
+            if p.particles is not None:
+                row["one_particle_cov_error"] = one_particle_cov_error(X, m, C, p.particles)
         if p.log_rho is not None:
             exact = jax.vmap(p.log_rho, in_axes=(0, None))(X, t)
             row["log_rho_error"] = jnp.mean(jnp.abs(state.log_rho - exact))

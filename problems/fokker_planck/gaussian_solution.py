@@ -39,8 +39,12 @@ class LinearFlow:
         z = np.zeros_like(self.A)
         self.M = np.block([[-self.A, self.Q], [z, self.A.T]])
 
+        self._jitted = jax.jit(self._moments)  # one compilation per dtype, shared by every exact function
+
     def __call__(self, t) -> tuple[jax.Array, jax.Array]:
-        t = jnp.asarray(t, dtype=jnp.result_type(t, float))
+        return self._jitted(jnp.asarray(t, dtype=jnp.result_type(t, float)))
+
+    def _moments(self, t: jax.Array) -> tuple[jax.Array, jax.Array]:
         d = self.d
         E = expm(jnp.asarray(self.M, dtype=t.dtype) * (t / 2.0**self.k))
         Phi = E[d:, d:].T

@@ -1,0 +1,133 @@
+"""Figures of Fokker–Planck solutions (paper 000 Figs. 1–2): the entropy over time by each method against the
+exact curve, the moment and score errors over time, and the one-particle density at the final time (a kernel
+density estimate of each method's particles beside the exact density where known).
+
+Input is the standard tables of `pinnflow.fpe.methods` ({method: table}) and the final particles ({method:
+(n, d) or None}); figures use the object API (headless, no pyplot state), as `pinnflow.viz.figures`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from pinnflow.fokker_planck import FokkerPlanckProblem
+from pinnflow.metrics.kde import kde
+
+__all__ = ["plot_solution", "plot_entropy", "plot_errors", "plot_one_particle_density", "one_particle_density"]
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def plot_entropy(problem: FokkerPlanckProblem, tables: Mapping[str, pd.DataFrame], path: str | Path) -> Path:
+    """Entropy S_t against t for every method that has one (SBTM: routes (16) solid, (17) dashed), with the
+    exact curve where the problem knows it."""
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.add_subplot()
+    T = max(float(t["t"].max()) for t in tables.values())
+    if problem.entropy is not None:
+        ts = np.linspace(0.0, T, 200)
+        ax.plot(ts, [float(problem.entropy(t)) for t in ts], color="k", lw=2, alpha=0.4, label="exact")
+    for name, t in tables.items():
+        if t["entropy"].notna().any():
+            (line,) = ax.plot(t["t"], t["entropy"], marker=".", label=name)
+            if t["entropy_17"].notna().any():
+                ax.plot(t["t"], t["entropy_17"], ls="--", color=line.get_color(), label=f"{name} (route 17)")
+    ax.set(xlabel="t", ylabel="entropy $-\\int\\rho\\log\\rho$", title=f"{problem.name} (d = {problem.dim})")
+    ax.legend(fontsize=8)
+    return _save(fig, Path(path))
+
+
+_ERRORS = (("mean_error", "mean error / $\\sqrt{\\mathrm{tr}\\,C}$"),
+           ("cov_error", "relative covariance error"),
+           ("one_particle_cov_error", "one-particle covariance error"),
+           ("score_error", "relative score error (eq. 22)"))
+
+
+def plot_errors(problem: FokkerPlanckProblem, tables: Mapping[str, pd.DataFrame], path: str | Path) -> Path | None:
+    """The columns of `_ERRORS` that some method filled, one panel each, log scale, against t (None if none)."""
+    cols = [(c, lab) for c, lab in _ERRORS if any(t[c].notna().any() for t in tables.values())]
+    if not cols:
+        return None
+    fig = Figure(figsize=(4 * len(cols), 3.5), layout="constrained")
+    for ax, (c, lab) in zip(fig.subplots(1, len(cols), squeeze=False)[0], cols, strict=True):
+        for name, t in tables.items():
+            ok = t[c].notna() & (t[c] > 0)
+            if ok.any():
+                ax.semilogy(t["t"][ok], t[c][ok], marker=".", label=name)
+        ax.set(xlabel="t", title=lab)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.suptitle(f"{problem.name}: errors against the exact solution")
+    return _save(fig, Path(path))
+
+
+def one_particle_density(problem: FokkerPlanckProblem, t: float, points: np.ndarray) -> np.ndarray | None:
+    """The exact one-particle density at `points` (m, k) where the solution is Gaussian (exact mean and
+    covariance): the mixture (1/N)Σ_i N(m_i, C_ii) over the N particles (for a problem without particles,
+    the joint density itself, k = d). None when not known."""
+    if problem.mean is None or problem.cov is None or (problem.log_rho is None and problem.particles is None):
+        return None
+    N, k = problem.particles or (1, problem.dim)
+    m = np.asarray(problem.mean(t), np.float64).reshape(N, k)
+    C = np.asarray(problem.cov(t), np.float64).reshape(N, k, N, k)
+    out = np.zeros(len(points))
+    for i in range(N):
+        Ci = C[i, :, i, :]
+        diff = points - m[i]
+        sol = np.linalg.solve(Ci, diff.T).T
+        out += np.exp(-0.5 * np.sum(diff * sol, axis=1)) / np.sqrt(np.linalg.det(2 * np.pi * Ci))
+    return out / N
+
+
+def plot_one_particle_density(problem: FokkerPlanckProblem, particles: Mapping[str, np.ndarray | None],
+                              t: float, path: str | Path, grid: int = 80) -> Path | None:
+    """Heat maps of the one-particle density at time t on the plane of its first two coordinates: the exact
+    one where known, then a KDE (`pinnflow.metrics.kde`, Scott's bandwidth) of each method's particles
+    (pooled over the N particles of a particle system). None unless the one-particle space is 2-D."""
+    k = problem.particles[1] if problem.particles is not None else problem.dim
+    pts = {n: np.asarray(p, np.float64).reshape(-1, k) for n, p in particles.items() if p is not None}
+    if k != 2 or not pts:
+        return None
+    allp = np.concatenate(list(pts.values()))
+    lo, hi = np.quantile(allp, 0.005, axis=0), np.quantile(allp, 0.995, axis=0)
+    pad = 0.15 * (hi - lo)
+    gx, gy = (np.linspace(lo[j] - pad[j], hi[j] + pad[j], grid) for j in range(2))
+    X, Y = np.meshgrid(gx, gy, indexing="ij")
+    at = np.stack([X.ravel(), Y.ravel()], axis=1)
+    panels = []
+    exact = one_particle_density(problem, t, at)
+    if exact is not None:
+        panels.append(("exact", exact))
+    for name, p in pts.items():
+        panels.append((f"{name} (KDE, {len(p)} points)", np.asarray(kde(jnp.asarray(p), jnp.asarray(at)))))
+    vmax = max(float(np.max(v)) for _, v in panels)
+    fig = Figure(figsize=(3.6 * len(panels) + 0.6, 3.4), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (title, v) in zip(axes, panels, strict=True):
+        im = ax.pcolormesh(X, Y, v.reshape(X.shape), vmin=0.0, vmax=vmax, shading="auto", cmap="viridis")
+        ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$")
+    fig.colorbar(im, ax=axes.tolist(), shrink=0.85, label="one-particle density")
+    fig.suptitle(f"{problem.name} at t = {t:g}")
+    return _save(fig, Path(path))
+
+
+def plot_solution(problem: FokkerPlanckProblem, tables: Mapping[str, pd.DataFrame],
+                  particles: Mapping[str, np.ndarray | None], out: str | Path) -> list[Path]:
+    """All figures of one or several methods' solutions into directory `out`: entropy.png, errors.png,
+    one_particle_density.png (those that apply). Returns the paths written."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_end = float(min(t["t"].iloc[-1] for t in tables.values()))
+    paths = [plot_entropy(problem, tables, out / "entropy.png"),
+             plot_errors(problem, tables, out / "errors.png"),
+             plot_one_particle_density(problem, particles, t_end, out / "one_particle_density.png")]
+    return [p for p in paths if p is not None]

@@ -1,0 +1,25 @@
+"""The one-particle moments of a particle system against a large sample of its joint Gaussian law."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from pinnflow.core.precision import precision
+from pinnflow.sbtm.observables import empirical_moments, one_particle_cov_error, one_particle_moments
+
+
+def test_one_particle_moments_match_pooled_samples():
+    N, k = 3, 2
+    rng = np.random.default_rng(0)
+    m = rng.normal(size=N * k)  # particles with different means: the mixture term m_i m_iᵀ matters
+    A = rng.normal(size=(N * k, N * k))
+    C = A @ A.T / (N * k) + 0.1 * np.eye(N * k)
+    with precision("float64"):
+        X = jax.random.multivariate_normal(jax.random.PRNGKey(0), jnp.asarray(m), jnp.asarray(C), (400_000,))
+        mean, cov = one_particle_moments(jnp.asarray(m), jnp.asarray(C), (N, k))
+        pooled_mean, pooled_cov = empirical_moments(X.reshape(-1, k))
+        np.testing.assert_allclose(mean, pooled_mean, atol=5e-3)
+        np.testing.assert_allclose(cov, pooled_cov, atol=1e-2)
+        assert float(one_particle_cov_error(X, jnp.asarray(m), jnp.asarray(C), (N, k))) < 1e-2
+        # a wrong covariance is seen
+        assert float(one_particle_cov_error(X, jnp.asarray(m), 1.2 * jnp.asarray(C), (N, k))) > 0.05
