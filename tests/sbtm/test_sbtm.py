@@ -102,6 +102,24 @@ def test_learned_score_ou_d2():
     np.testing.assert_allclose(h.entropy_16 - h.entropy_particles, s0_gap, atol=1e-12)
 
 
+@pytest.mark.slow  # ~2 min
+def test_learned_score_ou_d10():
+    """ou, d = 10 (anisotropic Γ, full D), T = 1: the learned score stays within relative error 1e-2 and the
+    entropy within 1% of the exact one. It needs many particles: with n = 1000 the implicit loss overfits
+    the particles (measured: relative error 2.4e-2 after 25 inner steps per time step, 0.19 after 100),
+    with n = 4000 it stays below 6e-3."""
+    p = F.get("ou", d=10)
+    cfg = SBTMConfig(n_particles=4000, save_every=10, precision="float64", model={"width": 32},
+                     operator={"kind": "exact", "transport": "exact"}, time={"dt": 0.01, "integrator": "heun"},
+                     inner={"lr": 1e-3}, init={"rel_tol": 1e-3, "lr": 1e-2})
+    h = solve(p, cfg, progress=False).history
+    assert (h.score_error <= 1e-2).all(), h.score_error.tolist()
+    rel = (h.entropy_16 - h.entropy_exact).abs() / h.entropy_exact.abs()
+    assert (rel <= 1e-2).all(), rel.tolist()
+    gap = (h.entropy_16 - h.entropy_17).abs() / h.entropy_exact.abs()
+    assert (gap <= 1e-2).all(), gap.tolist()
+
+
 def small_config(**over):
     base = dict(n_particles=64, save_every=5, precision="float64", model={"width": 16},
                 time={"dt": 0.01, "integrator": "heun", "T": 0.2}, inner={"lr": 1e-3},

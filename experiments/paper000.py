@@ -1,0 +1,103 @@
+"""Reproduce paper 000's Fokker–Planck experiments: one problem, several methods (SBTM, the SDE, the noise-free
+dynamics, the PINN route), one table, one set of figures, and the issue's goals checked in a report.
+
+    python -m experiments.paper000 harmonic_trap --budget cpu      # paper 000 §3.1.1, Figs. 1B, 2
+    python -m experiments.paper000 harmonic_trap --budget smoke    # seconds: a check of the pipeline
+
+The experiment is a YAML file `experiments/configs/paper000/<name>.yaml`: `problem`, `problem_params`,
+`check_times` (where the report compares with the exact solution), `goals` (bounds on the report's columns)
+and `budgets.<budget>.<method>: [key=value, ...]` (overrides of the method's config; a budget may also
+override `problem_params` and `check_times`). Results go to `experiments/results/paper000/<name>_<budget>/`: the joint
+`table.csv`, each method's directory (its table, particles, config, checkpoints), the figures and
+`report.md` (at the check times: entropy error, score error, one-particle covariance error; wall seconds and
+particle counts; each goal marked met or not, with the measured number).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from experiments.framework.report import markdown
+from pinnflow.core.config import load_yaml
+from pinnflow.fpe import compare
+
+__all__ = ["run", "report", "main"]
+
+CONFIGS = Path(__file__).parent / "configs" / "paper000"
+RESULTS = Path(__file__).parent / "results" / "paper000"
+
+REPORTED = ("entropy", "entropy_exact", "entropy_rel_error", "score_error", "mean_error", "cov_error",
+            "one_particle_cov_error")
+
+
+def _rows_at(table: pd.DataFrame, times) -> pd.DataFrame:
+    """The rows of `table` at the saved times nearest to `times` (each within 1e-9)."""
+    idx = []
+    for t in times:
+        i = int(np.argmin(np.abs(table["t"].to_numpy() - t)))
+        if abs(table["t"].iloc[i] - t) < 1e-9:
+            idx.append(i)
+    return table.iloc[idx]
+
+
+def report(spec: dict, table: pd.DataFrame, seconds: dict[str, float], budget: str) -> str:
+    """Markdown: per method, the reported columns at the check times, then each goal met or not."""
+    lines = [f"# {spec['problem']} ({spec.get('problem_params', {})}), budget `{budget}`", "",
+             f"Machine: {platform.machine()}, {platform.system()}; wall seconds per method: "
+             + ", ".join(f"{m} {s:.0f}" for m, s in seconds.items()), ""]
+    times = spec.get("check_times")
+    for method, t in table.groupby("method", sort=False):
+        rows = _rows_at(t, times) if times else t
+        cols = ["t", "n_particles"] + [c for c in REPORTED if rows[c].notna().any()]
+        lines += [f"## {method}", "", markdown(rows[cols]), ""]
+    goals = spec.get("goals", {})
+    if goals:
+        lines += ["## Goals (method sbtm)", ""]
+        sb = table[table["method"] == "sbtm"]
+        sb = _rows_at(sb, times) if times else sb
+        for col, bound in goals.items():
+            measured = seconds.get("sbtm", float("nan")) if col == "seconds" else float(sb[col].max())
+            ok = measured <= bound
+            lines.append(f"- max {col} = {measured:.4g} {'<=' if ok else '>'} {bound}: {'met' if ok else 'NOT met'}")
+    return "\n".join(lines) + "\n"
+
+
+def run(name: str, budget: str, out: Path | None = None, methods: list[str] | None = None,
+        progress: bool | None = None) -> tuple[pd.DataFrame, str]:
+    """Run experiment `name` at `budget`; returns (the joint table, the report) and writes both to `out`."""
+    spec = load_yaml(CONFIGS / f"{name}.yaml")
+    if budget not in spec["budgets"]:
+        raise KeyError(f"unknown budget {budget!r} for {name}; available: {', '.join(spec['budgets'])}")
+    b = dict(spec["budgets"][budget])
+    params = dict(spec.get("problem_params", {}))
+    params.update(b.pop("problem_params", {}))
+    spec["check_times"] = b.pop("check_times", spec.get("check_times"))
+    chosen = {m: list(v) for m, v in b.items() if methods is None or m in methods}
+    out = RESULTS / f"{name}_{budget}" if out is None else Path(out)
+    table, sols = compare(spec["problem"], chosen, problem_params=params, out=out, progress=progress, plot=True)
+    text = report({**spec, "problem_params": params}, table, {m: s.seconds for m, s in sols.items()}, budget)
+    (out / "report.md").write_text(text)
+    return table, text
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m experiments.paper000") -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    p.add_argument("experiment", choices=sorted(f.stem for f in CONFIGS.glob("*.yaml")))
+    p.add_argument("--budget", default="cpu")
+    p.add_argument("--methods", nargs="*", help="a subset of the budget's methods")
+    p.add_argument("--out", help=f"output directory (default {RESULTS}/<experiment>_<budget>)")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    _, text = run(args.experiment, args.budget, args.out, args.methods, False if args.quiet else None)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
