@@ -132,7 +132,12 @@ def _ensemble_table(problem: FokkerPlanckProblem, exact: FokkerPlanckProblem, co
     """Simulate `problem`'s SDE and score its moments against `exact`'s closed forms (the same problem, or the
     original one for the noise-free dynamics)."""
     from pinnflow.baselines.sde_ensemble import simulate_ensemble
-    from pinnflow.sbtm.observables import moment_errors_of, one_particle_moments
+    from pinnflow.sbtm.observables import (
+        SUMMARY_MAX_DIM,
+        moment_errors_of,
+        one_particle_columns,
+        one_particle_moments,
+    )
 
     config.validate()
     T = problem.T if config.T is None else float(config.T)
@@ -153,6 +158,11 @@ def _ensemble_table(problem: FokkerPlanckProblem, exact: FokkerPlanckProblem, co
         rows = []
         for i, t in enumerate(times):
             row: dict[str, Any] = {"t": float(t), "n_particles": n}
+            if problem.particles is not None and problem.particles[1] <= SUMMARY_MAX_DIM:
+                row.update(one_particle_columns(ens.one_particle_mean[i], ens.one_particle_cov[i]))
+            elif problem.particles is None and d <= SUMMARY_MAX_DIM:
+                row.update(one_particle_columns(ens.mean[i], ens.cov[i]))
+            row = {k: float(v) if k not in ("t", "n_particles") else v for k, v in row.items()}
             if exact.entropy is not None:
                 row["entropy_exact"] = float(exact.entropy(t))
             if exact.mean is not None and exact.cov is not None:

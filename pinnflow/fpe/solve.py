@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pinnflow.core.config import ConfigBase
 from pinnflow.core.checkpoint import atomic_write
+from pinnflow.core.config import ConfigBase
 from pinnflow.fokker_planck import FokkerPlanckProblem
 from pinnflow.fpe.methods import METHODS, MethodResult
 

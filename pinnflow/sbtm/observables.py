@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 __all__ = ["relative_score_error", "empirical_moments", "moment_errors", "moment_errors_of", "one_particle_moments",
-           "one_particle_cov_error", "probability_current"]
+           "one_particle_cov_error", "one_particle_columns", "one_particle_summary", "probability_current"]
 
 
 def relative_score_error(s: jax.Array, s_star: jax.Array) -> jax.Array:
@@ -67,6 +67,28 @@ def one_particle_cov_error(X: jax.Array, m: jax.Array, C: jax.Array, particles: 
     _, Ch = empirical_moments(X.reshape(-1, k))
     _, C1 = one_particle_moments(m, C, particles)
     return jnp.linalg.norm(Ch - C1) / jnp.linalg.norm(C1)
+
+
+SUMMARY_MAX_DIM = 3  # one-particle summaries are reported for one-particle spaces of at most this dimension
+
+
+def one_particle_columns(mean: jax.Array, cov: jax.Array) -> dict[str, jax.Array]:
+    """Named entries of a one-particle mean (k,) and covariance (k, k): `op_mean_<i>`, `op_cov_<i><j>` (i ≤ j)
+    — the curves of paper 000 Figs. 1B and 4."""
+    k = mean.shape[0]
+    out = {f"op_mean_{i}": mean[i] for i in range(k)}
+    out.update({f"op_cov_{i}{j}": cov[i, j] for i in range(k) for j in range(i, k)})
+    return out
+
+
+def one_particle_summary(X: jax.Array, particles: tuple[int, int] | None) -> dict[str, jax.Array]:
+    """`one_particle_columns` of the particles X (n, d) pooled over the N particles of each sample (the whole
+    state when `particles` is None); empty when the one-particle space has more than `SUMMARY_MAX_DIM`
+    dimensions. Covariance normalised by the number of pooled points."""
+    k = X.shape[1] if particles is None else particles[1]
+    if k > SUMMARY_MAX_DIM:
+        return {}
+    return one_particle_columns(*empirical_moments(X.reshape(-1, k)))
 
 
 def probability_current(v: jax.Array, log_rho: jax.Array) -> jax.Array:

@@ -52,6 +52,7 @@ from pinnflow.sbtm.models import build_model
 from pinnflow.sbtm.observables import (
     moment_errors,
     one_particle_cov_error,
+    one_particle_summary,
     probability_current,
     relative_score_error,
 )
@@ -119,7 +120,8 @@ class Solver:
 
     def observe(self, state: SBTMState) -> dict[str, jax.Array]:
         """The observables at the state's time t (definitions in `sbtm.observables`): the entropy by routes
-        (16) and (17), `entropy_gap` = (16) − (17), and the particle estimate −mean log ρ_t(X_t); where the
+        (16) and (17), `entropy_gap` = (16) − (17), the particle estimate −mean log ρ_t(X_t) and the
+        one-particle mean and covariance (`one_particle_summary`, one-particle spaces of ≤ 3 dimensions); where the
         problem knows them, the exact entropy, the relative score error (22) of the state's score, the
         mean/covariance errors (`moment_errors`; for particle systems also the one-particle covariance's,
         `one_particle_cov_error`) and mean_i |log ρ_t(X_i) − exact log ρ_t(X_i)|."""
@@ -127,6 +129,7 @@ class Solver:
         t = state.k.astype(X.dtype) * self.dt
         row = {"t": t, "entropy_16": state.S0 + state.int_div, "entropy_17": state.S0 - state.int_sv,
                "entropy_particles": -jnp.mean(state.log_rho), "entropy_gap": state.int_div + state.int_sv}
+        row.update(one_particle_summary(X, p.particles))
         if p.entropy is not None:
             row["entropy_exact"] = p.entropy(t)
         if p.score is not None:

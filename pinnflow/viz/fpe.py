@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 from pinnflow.fokker_planck import FokkerPlanckProblem
 from pinnflow.metrics.kde import kde
 
-__all__ = ["plot_solution", "plot_entropy", "plot_errors", "plot_one_particle_density", "one_particle_density"]
+__all__ = ["plot_solution", "plot_entropy", "plot_errors", "plot_moments", "plot_one_particle_density",
+           "one_particle_density"]
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -67,6 +68,42 @@ def plot_errors(problem: FokkerPlanckProblem, tables: Mapping[str, pd.DataFrame]
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     fig.suptitle(f"{problem.name}: errors against the exact solution")
+    return _save(fig, Path(path))
+
+
+def plot_moments(problem: FokkerPlanckProblem, tables: Mapping[str, pd.DataFrame], path: str | Path
+                 ) -> Path | None:
+    """The one-particle mean and covariance entries (`op_mean_*`, `op_cov_*` columns) against t, one panel
+    each, every method as a line and the exact curve where known (paper 000 Figs. 1B and 4). None if no
+    method reported them."""
+    cols = sorted({c for t in tables.values() for c in t.columns if c.startswith(("op_mean_", "op_cov_"))})
+    if not cols:
+        return None
+    exact = None
+    if problem.mean is not None and problem.cov is not None:
+        from pinnflow.sbtm.observables import one_particle_columns, one_particle_moments
+
+        T = max(float(t["t"].max()) for t in tables.values())
+        ts = np.linspace(0.0, T, 101)
+        parts = problem.particles or (1, problem.dim)
+        rows = [{k: float(v) for k, v in one_particle_columns(
+            *one_particle_moments(problem.mean(t), problem.cov(t), parts)).items()} for t in ts]
+        exact = pd.DataFrame(rows).assign(t=ts)
+    ncol = min(len(cols), 3)
+    nrow = -(-len(cols) // ncol)
+    fig = Figure(figsize=(4 * ncol, 3 * nrow), layout="constrained")
+    axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
+    for ax, c in zip(axes, cols, strict=False):
+        if exact is not None and c in exact:
+            ax.plot(exact["t"], exact[c], color="k", lw=2, alpha=0.4, label="exact")
+        for name, t in tables.items():
+            if c in t and t[c].notna().any():
+                ax.plot(t["t"], t[c], marker=".", label=name)
+        ax.set(xlabel="t", title=c.replace("op_", "one-particle "))
+    for ax in axes[len(cols):]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{problem.name}: one-particle mean and covariance")
     return _save(fig, Path(path))
 
 
@@ -123,11 +160,12 @@ def plot_one_particle_density(problem: FokkerPlanckProblem, particles: Mapping[s
 def plot_solution(problem: FokkerPlanckProblem, tables: Mapping[str, pd.DataFrame],
                   particles: Mapping[str, np.ndarray | None], out: str | Path) -> list[Path]:
     """All figures of one or several methods' solutions into directory `out`: entropy.png, errors.png,
-    one_particle_density.png (those that apply). Returns the paths written."""
+    moments.png, one_particle_density.png (those that apply). Returns the paths written."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t_end = float(min(t["t"].iloc[-1] for t in tables.values()))
     paths = [plot_entropy(problem, tables, out / "entropy.png"),
              plot_errors(problem, tables, out / "errors.png"),
+             plot_moments(problem, tables, out / "moments.png"),
              plot_one_particle_density(problem, particles, t_end, out / "one_particle_density.png")]
     return [p for p in paths if p is not None]
