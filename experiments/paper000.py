@@ -5,12 +5,15 @@ dynamics, the PINN route), one table, one set of figures, and the issue's goals 
     python -m experiments.paper000 harmonic_trap --budget smoke    # seconds: a check of the pipeline
 
 The experiment is a YAML file `experiments/configs/paper000/<name>.yaml`: `problem`, `problem_params`,
-`check_times` (where the report compares with the exact solution), `goals` (bounds on the report's columns)
+`check_times` (where the report compares with the exact solution), `goals` (bounds on the report's columns),
+`reference` (a method the others' one-particle moments are compared with, for problems without a closed form)
 and `budgets.<budget>.<method>: [key=value, ...]` (overrides of the method's config; a budget may also
-override `problem_params` and `check_times`). Results go to `experiments/results/paper000/<name>_<budget>/`: the joint
-`table.csv`, each method's directory (its table, particles, config, checkpoints), the figures and
-`report.md` (at the check times: entropy error, score error, one-particle covariance error; wall seconds and
-particle counts; each goal marked met or not, with the measured number).
+override `problem_params` and `check_times`). Results go to
+`experiments/results/paper000/<name>_<budget>/`: the joint `table.csv`, each method's directory (its table,
+particles, config, checkpoints), the figures and `report.md` (a rerun resumes the SBTM/PINN runs there, or
+reuses them when finished). The report gives, at the check times: entropy error, score error, one-particle
+moments and their errors (or differences from the reference method); wall seconds and particle counts; each
+goal marked met or not, with the measured number.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ CONFIGS = Path(__file__).parent / "configs" / "paper000"
 RESULTS = Path(__file__).parent / "results" / "paper000"
 
 REPORTED = ("entropy", "entropy_exact", "entropy_rel_error", "score_error", "mean_error", "cov_error",
-            "one_particle_cov_error")
+            "one_particle_cov_error", "op_mean_0", "op_mean_1", "op_cov_00", "op_cov_01", "op_cov_11")
 
 
 def _rows_at(table: pd.DataFrame, times) -> pd.DataFrame:
@@ -46,6 +49,47 @@ def _rows_at(table: pd.DataFrame, times) -> pd.DataFrame:
     return table.iloc[idx]
 
 
+def _op_cov(row: pd.Series) -> np.ndarray | None:
+    """The one-particle covariance matrix from a row's `op_cov_<i><j>` entries (None if absent)."""
+    keys = [c for c in row.index if c.startswith("op_cov_") and pd.notna(row[c])]
+    if not keys:
+        return None
+    k = 1 + max(int(c[-1]) for c in keys)
+    C = np.zeros((k, k))
+    for c in keys:
+        i, j = int(c[-2]), int(c[-1])
+        C[i, j] = C[j, i] = row[c]
+    return C
+
+
+def _reference_section(table: pd.DataFrame, ref: str, times) -> list[str]:
+    """Per method and check time: the one-particle covariance's relative Frobenius difference from the
+    reference method's (the SDE with many particles, for problems without a closed form) and the mean's
+    distance in units of the reference spread."""
+    refs = _rows_at(table[table["method"] == ref], times).set_index("t")
+    rows = []
+    for method, t in table.groupby("method", sort=False):
+        if method == ref:
+            continue
+        for _, r in _rows_at(t, times).iterrows():
+            if r["t"] not in refs.index:
+                continue
+            R = refs.loc[r["t"]]
+            C, Cr = _op_cov(r), _op_cov(R)
+            if C is None or Cr is None:
+                continue
+            means = sorted(c for c in r.index if c.startswith("op_mean_"))
+            dm = np.array([r[c] - R[c] for c in means])
+            rows.append({"method": method, "t": r["t"],
+                         "op_cov_rel_diff": np.linalg.norm(C - Cr) / np.linalg.norm(Cr),
+                         "op_mean_diff": np.linalg.norm(dm) / np.sqrt(np.trace(Cr))})
+    if not rows:
+        return []
+    return [f"## One-particle moments against `{ref}`", "",
+            "op_cov_rel_diff = ‖C − C_ref‖_F / ‖C_ref‖_F, op_mean_diff = ‖m − m_ref‖ / √tr C_ref", "",
+            markdown(pd.DataFrame(rows)), ""]
+
+
 def report(spec: dict, table: pd.DataFrame, seconds: dict[str, float], budget: str) -> str:
     """Markdown: per method, the reported columns at the check times, then each goal met or not."""
     lines = [f"# {spec['problem']} ({spec.get('problem_params', {})}), budget `{budget}`", "",
@@ -54,15 +98,21 @@ def report(spec: dict, table: pd.DataFrame, seconds: dict[str, float], budget: s
     times = spec.get("check_times")
     for method, t in table.groupby("method", sort=False):
         rows = _rows_at(t, times) if times else t
-        cols = ["t", "n_particles"] + [c for c in REPORTED if rows[c].notna().any()]
+        cols = ["t", "n_particles"] + [c for c in REPORTED if c in rows and rows[c].notna().any()]
         lines += [f"## {method}", "", markdown(rows[cols]), ""]
+    ref = spec.get("reference")
+    if ref is not None and ref in set(table["method"]):
+        lines += _reference_section(table, ref, times)
     goals = spec.get("goals", {})
     if goals:
         lines += ["## Goals (method sbtm)", ""]
         sb = table[table["method"] == "sbtm"]
         sb = _rows_at(sb, times) if times else sb
         for col, bound in goals.items():
-            measured = seconds.get("sbtm", float("nan")) if col == "seconds" else float(sb[col].max())
+            if col == "seconds":
+                measured = seconds.get("sbtm", float("nan"))
+            else:
+                measured = float(sb[col].max()) if col in sb else float("nan")
             ok = measured <= bound
             lines.append(f"- max {col} = {measured:.4g} {'<=' if ok else '>'} {bound}: {'met' if ok else 'NOT met'}")
     return "\n".join(lines) + "\n"
@@ -80,7 +130,8 @@ def run(name: str, budget: str, out: Path | None = None, methods: list[str] | No
     spec["check_times"] = b.pop("check_times", spec.get("check_times"))
     chosen = {m: list(v) for m, v in b.items() if methods is None or m in methods}
     out = RESULTS / f"{name}_{budget}" if out is None else Path(out)
-    table, sols = compare(spec["problem"], chosen, problem_params=params, out=out, progress=progress, plot=True)
+    table, sols = compare(spec["problem"], chosen, problem_params=params, out=out, resume=True, progress=progress,
+                          plot=True)
     text = report({**spec, "problem_params": params}, table, {m: s.seconds for m, s in sols.items()}, budget)
     (out / "report.md").write_text(text)
     return table, text

@@ -96,6 +96,7 @@ def _run_sbtm(problem: FokkerPlanckProblem, config, run_dir: Path | None, resume
               progress: bool | None) -> MethodResult:
     r = solve(problem, config, run_dir=run_dir, resume=resume, progress=progress)
     h = r.history.copy()
+    h["t"] = h["step"] * float(config.time.dt)  # exact save times (the solver's t is in its precision)
     h["entropy"] = h["entropy_16"]
     h["n_particles"] = config.n_particles
     return MethodResult(standard_table(h), np.asarray(r.state.X), r.wall_seconds, r)

@@ -119,10 +119,12 @@ def solve(problem: FokkerPlanckProblem | str, method: str = "sbtm", config: Conf
 
 def compare(problem: FokkerPlanckProblem | str, methods: Mapping[str, Sequence[str] | ConfigBase | None], *,
             problem_params: Mapping[str, Any] | None = None, out: str | Path | None = None,
-            progress: bool | None = None, plot: bool = False) -> tuple[pd.DataFrame, dict[str, Solution]]:
+            resume: bool = False, progress: bool | None = None, plot: bool = False
+            ) -> tuple[pd.DataFrame, dict[str, Solution]]:
     """Solve one problem by several methods ({name: overrides, a config or None}) and return (one table with a
     `method` column, the solutions). With `out`, each method writes to out/<method> and the joint table to
-    out/table.csv (figures comparing them with `plot=True`). Every config is validated before any solve."""
+    out/table.csv (figures comparing them with `plot=True`); `resume=True` continues (or reuses) the runs
+    there that have run directories (sbtm, pinn). Every config is validated before any solve."""
     p = resolve_problem(problem, problem_params)
     configs = {}
     for name, spec in methods.items():
@@ -132,7 +134,7 @@ def compare(problem: FokkerPlanckProblem | str, methods: Mapping[str, Sequence[s
         else:
             configs[name] = make_config(name, None, list(spec))
     out = None if out is None else Path(out)
-    sols = {name: solve(p, name, cfg, out=None if out is None else out / name, progress=progress)
+    sols = {name: solve(p, name, cfg, out=None if out is None else out / name, resume=resume, progress=progress)
             for name, cfg in configs.items()}
     table = pd.concat([s.table.assign(method=name) for name, s in sols.items()], ignore_index=True)
     table = table[["method"] + [c for c in table.columns if c != "method"]]
