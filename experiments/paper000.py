@@ -10,15 +10,17 @@ The experiment is a YAML file `experiments/configs/paper000/<name>.yaml`: `probl
 and `budgets.<budget>.<method>: [key=value, ...]` (overrides of the method's config; a budget may also
 override `problem_params` and `check_times`). Results go to
 `experiments/results/paper000/<name>_<budget>/`: the joint `table.csv`, each method's directory (its table,
-particles, config, checkpoints), the figures and `report.md` (a rerun resumes the SBTM/PINN runs there, or
-reuses them when finished). The report gives, at the check times: entropy error, score error, one-particle
-moments and their errors (or differences from the reference method); wall seconds and particle counts; each
-goal marked met or not, with the measured number.
+particles, config, checkpoints), the figures and `report.md`. A rerun resumes the SBTM/PINN runs there (or
+reuses them when finished); `--methods` runs a subset and joins the others' earlier results. The report
+gives, at the check times: entropy error, score error, one-particle moments and their errors (or differences
+from the reference method); wall seconds and particle counts; each goal marked met or not, with the measured
+number.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
 from pathlib import Path
@@ -29,6 +31,8 @@ import pandas as pd
 from experiments.framework.report import markdown
 from pinnflow.core.config import load_yaml
 from pinnflow.fpe import compare
+from pinnflow.fpe.solve import PARTICLES, SUMMARY, TABLE
+from pinnflow.viz.fpe import plot_solution
 
 __all__ = ["run", "report", "main"]
 
@@ -37,6 +41,14 @@ RESULTS = Path(__file__).parent / "results" / "paper000"
 
 REPORTED = ("entropy", "entropy_exact", "entropy_rel_error", "score_error", "mean_error", "cov_error",
             "one_particle_cov_error", "op_mean_0", "op_mean_1", "op_cov_00", "op_cov_01", "op_cov_11")
+
+
+def _particles(d: Path) -> np.ndarray | None:
+    """The final particles a method wrote (numpy arrays only, no pickle), or None."""
+    if not (d / PARTICLES).exists():
+        return None
+    with np.load(d / PARTICLES, allow_pickle=False) as z:
+        return z["particles"]
 
 
 def _rows_at(table: pd.DataFrame, times) -> pd.DataFrame:
@@ -132,7 +144,19 @@ def run(name: str, budget: str, out: Path | None = None, methods: list[str] | No
     out = RESULTS / f"{name}_{budget}" if out is None else Path(out)
     table, sols = compare(spec["problem"], chosen, problem_params=params, out=out, resume=True, progress=progress,
                           plot=True)
-    text = report({**spec, "problem_params": params}, table, {m: s.seconds for m, s in sols.items()}, budget)
+    seconds = {m: s.seconds for m, s in sols.items()}
+    earlier = [m for m in b if m not in chosen and (out / m / TABLE).exists()]
+    if earlier:  # a subset was run: the budget's other methods come from their earlier results in `out`
+        tables = {m: pd.read_csv(out / m / TABLE) for m in earlier}
+        for m in earlier:
+            seconds[m] = json.loads((out / m / SUMMARY).read_text())["seconds"]
+        table = pd.concat([table] + [t.assign(method=m) for m, t in tables.items()], ignore_index=True)
+        table = table[["method"] + [c for c in table.columns if c != "method"]]
+        table.to_csv(out / TABLE, index=False)
+        problem = next(iter(sols.values())).problem
+        plot_solution(problem, {m: t.drop(columns="method") for m, t in table.groupby("method", sort=False)},
+                      {**{m: s.particles for m, s in sols.items()}, **{m: _particles(out / m) for m in earlier}}, out)
+    text = report({**spec, "problem_params": params}, table, seconds, budget)
     (out / "report.md").write_text(text)
     return table, text
 

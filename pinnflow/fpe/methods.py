@@ -37,6 +37,7 @@ from pinnflow.core.config import ConfigBase, check_positive_ints, check_types, i
 from pinnflow.core.precision import PRECISIONS, precision
 from pinnflow.core.registry import Registry
 from pinnflow.fokker_planck import FokkerPlanckProblem
+from pinnflow.pinn import fokker_planck as pinn_fp
 from pinnflow.sbtm import SBTMConfig, solve
 
 __all__ = ["COLUMNS", "Method", "MethodResult", "METHODS", "SDEConfig", "save_times", "standard_table"]
@@ -199,6 +200,18 @@ def _run_noise_free(problem, config, run_dir, resume, progress) -> MethodResult:
 
 METHODS.register(Method(SBTMConfig, _run_sbtm, "score-based transport modeling (paper 000 Algorithm 1): "
                         "particles along v = b - D s with s learned on the fly"), name="sbtm")
+def _run_pinn(problem: FokkerPlanckProblem, config, run_dir: Path | None, resume: bool,
+              progress: bool | None) -> MethodResult:
+    r = pinn_fp.solve(problem, config, run_dir=run_dir, resume=resume, progress=progress)
+    h = r.history.copy()
+    h["n_particles"] = config.evaluation.particles
+    h["seconds"] = h.pop("train_seconds")
+    return MethodResult(standard_table(h), None, r.wall_seconds, r)
+
+
+METHODS.register(Method(pinn_fp.PINNFPConfig, _run_pinn, "the log-FP residual with the drift fixed, V(., 0) = "
+                        "log rho0 built in, sampled by its probability flow (pinnflow.pinn.fokker_planck)"),
+                 name="pinn")
 METHODS.register(Method(SDEConfig, _run_sde, "Euler-Maruyama ensemble of the SDE (moments; no density)"),
                  name="sde")
 METHODS.register(Method(SDEConfig, _run_noise_free, "the deterministic dynamics dX = b dt (D = 0), the "
