@@ -86,5 +86,8 @@ def denoising(op: Backend, cfg: LossConfig) -> Loss:
 
 
 def relative_fit_loss(model: nnx.Module, X: jax.Array, target: jax.Array) -> jax.Array:
-    """mean_i |s(X_i) − s*_i|² / mean_i |s*_i|² for known scores `target` (n, d) (paper 000 eq. D.1)."""
+    """mean_i |s(X_i) − s*_i|² / mean_i |s*_i|² for known scores `target` (n, d) (paper 000 eq. D.1). A model
+    that learns only some components (`project`, e.g. `noisy_mlp`) is compared on those."""
+    if hasattr(model, "project"):
+        target = model.project(target)
     return relative_score_error(jax.vmap(model.score)(X), target)

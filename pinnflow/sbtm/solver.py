@@ -111,6 +111,11 @@ class Solver:
     def learned(self) -> bool:
         return self.config.score == "learned"
 
+    @property
+    def full_score(self) -> bool:
+        """Whether the score model gives every component of ∇log ρ (False for `noisy_mlp`)."""
+        return not self.learned or getattr(nnx.merge(self.graphdef, self.init_params), "full_score", True)
+
     def score_fn(self, params: Any, t) -> Callable[[jax.Array], jax.Array]:
         """x (d,) -> s(x): the learned score with `params`, or the exact score at time t."""
         if self.learned:
@@ -129,6 +134,8 @@ class Solver:
         t = state.k.astype(X.dtype) * self.dt
         row = {"t": t, "entropy_16": state.S0 + state.int_div, "entropy_17": state.S0 - state.int_sv,
                "entropy_particles": -jnp.mean(state.log_rho), "entropy_gap": state.int_div + state.int_sv}
+        if not self.full_score:  # route (17) needs the whole score (`noisy_mlp` learns part of it)
+            row["entropy_17"] = row["entropy_gap"] = jnp.asarray(jnp.nan, X.dtype)
         row.update(one_particle_summary(X, p.particles))
         if p.entropy is not None:
             row["entropy_exact"] = p.entropy(t)
