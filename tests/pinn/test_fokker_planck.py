@@ -64,6 +64,7 @@ def test_initial_condition_is_built_in():
             assert np.min(np.abs(np.asarray(later - lp0))) > 1e-6
 
 
+@pytest.mark.slow  # ~8 s; the exact densities' zero log_fp residual is in the default suite (tests/fpe)
 def test_fitted_reference_of_the_exact_moments_has_zero_residual():
     """Anisotropic, non-symmetric Γ (ou d = 2): V = log ρ0 + g(·, t) − g(·, 0) with g fitted to the exact moments
     and N = 0 is the exact solution up to the fit, so the residual wiring (drift b, σ = sde_sigma with σσᵀ = 2D,
