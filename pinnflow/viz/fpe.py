@@ -146,13 +146,15 @@ def plot_one_particle_density(problem: FokkerPlanckProblem, particles: Mapping[s
         panels.append(("exact", exact))
     for name, p in pts.items():
         panels.append((f"{name} (KDE, {len(p)} points)", np.asarray(kde(jnp.asarray(p), jnp.asarray(at)))))
-    vmax = max(float(np.max(v)) for _, v in panels)
+    # one colour scale: the exact density's maximum (else the median panel's), so that a collapsed
+    # method (the noise-free dynamics) saturates instead of washing out the others
+    vmax = float(np.max(exact)) if exact is not None else float(np.median([np.max(v) for _, v in panels]))
     fig = Figure(figsize=(3.6 * len(panels) + 0.6, 3.4), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (title, v) in zip(axes, panels, strict=True):
         im = ax.pcolormesh(X, Y, v.reshape(X.shape), vmin=0.0, vmax=vmax, shading="auto", cmap="viridis")
         ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$")
-    fig.colorbar(im, ax=axes.tolist(), shrink=0.85, label="one-particle density")
+    fig.colorbar(im, ax=axes.tolist(), shrink=0.85, label="one-particle density (clipped)")
     fig.suptitle(f"{problem.name} at t = {t:g}")
     return _save(fig, Path(path))
 
