@@ -105,7 +105,8 @@ def _reference_section(table: pd.DataFrame, ref: str, times) -> list[str]:
 def report(spec: dict, table: pd.DataFrame, seconds: dict[str, float], budget: str) -> str:
     """Markdown: per method, the reported columns at the check times, then each goal met or not."""
     lines = [f"# {spec['problem']} ({spec.get('problem_params', {})}), budget `{budget}`", "",
-             f"Machine: {platform.machine()}, {platform.system()}; wall seconds per method: "
+             f"Machine: {platform.machine()}, {platform.system()}; seconds per method (the whole call, or the "
+             "recorded time steps of a reused run if longer): "
              + ", ".join(f"{m} {s:.0f}" for m, s in seconds.items()), ""]
     times = spec.get("check_times")
     for method, t in table.groupby("method", sort=False):
@@ -156,6 +157,9 @@ def run(name: str, budget: str, out: Path | None = None, methods: list[str] | No
         problem = next(iter(sols.values())).problem
         plot_solution(problem, {m: t.drop(columns="method") for m, t in table.groupby("method", sort=False)},
                       {**{m: s.particles for m, s in sols.items()}, **{m: _particles(out / m) for m in earlier}}, out)
+    for m, t in table.groupby("method"):  # a reused (resumed, finished) run: its recorded step seconds
+        recorded = float(t["seconds"].max()) if t["seconds"].notna().any() else 0.0
+        seconds[m] = max(seconds[m], recorded)
     text = report({**spec, "problem_params": params}, table, seconds, budget)
     (out / "report.md").write_text(text)
     return table, text
