@@ -41,7 +41,8 @@ class Ensemble(NamedTuple):
 
     `mean (k, d)` and `cov (k, d, d)` are the sample mean and covariance (ddof = 1) of the n realisations;
     `particles (k, n, d)` the states themselves (None with `keep_particles=False`; sharded over devices as
-    simulated). Particle systems (`particle_shape = (N, s)`): `one_particle_mean (k, s)` and
+    simulated); `final (n, d)` the states at the last save time (kept either way). Particle systems
+    (`particle_shape = (N, s)`): `one_particle_mean (k, s)` and
     `one_particle_cov (k, s, s)` pool all n·N particle positions (the one-particle marginal of an exchangeable
     system; ddof = 1 over the n·N positions). `steps (k,)`: Euler–Maruyama steps in the interval ending at
     each save time; `dt`: the largest step used; `seconds`: wall time including compilation."""
@@ -50,6 +51,7 @@ class Ensemble(NamedTuple):
     mean: jax.Array
     cov: jax.Array
     particles: jax.Array | None
+    final: jax.Array
     one_particle_mean: jax.Array | None
     one_particle_cov: jax.Array | None
     n: int
@@ -171,7 +173,7 @@ def simulate_ensemble(
             f"time t = {times[np.argmin(finite)]:g} (dt = {h_used:g}); the drift is too stiff for this step: "
             "decrease dt")
     return Ensemble(
-        times=times, mean=out["mean"], cov=out["cov"], particles=out.get("particles"),
+        times=times, mean=out["mean"], cov=out["cov"], particles=out.get("particles"), final=out["final"],
         one_particle_mean=out.get("one_mean"), one_particle_cov=out.get("one_cov"), n=n, steps=counts,
         dt=h_used, particle_shape=problem.particles, problem=problem.name,
         seconds=time.perf_counter() - t_start,
@@ -218,7 +220,8 @@ def _simulate_impl(problem: FokkerPlanckProblem, n: int, keep: bool, dp: DataPar
             rec["particles"] = x
         return x, rec
 
-    _, recorded = jax.lax.scan(segment, x0, (starts, ends, counts, seg_keys))
+    final, recorded = jax.lax.scan(segment, x0, (starts, ends, counts, seg_keys))
+    recorded["final"] = final
     return recorded
 
 

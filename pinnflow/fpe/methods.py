@@ -126,9 +126,6 @@ class SDEConfig(ConfigBase):
         need(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}, got {self.precision!r}")
 
 
-KEEP_PARTICLES_MAX = 20_000_000  # keep every save time's particles up to this many numbers, else the last only
-
-
 def _ensemble_table(problem: FokkerPlanckProblem, exact: FokkerPlanckProblem, config: SDEConfig
                     ) -> MethodResult:
     """Simulate `problem`'s SDE and score its moments against `exact`'s closed forms (the same problem, or the
@@ -145,18 +142,10 @@ def _ensemble_table(problem: FokkerPlanckProblem, exact: FokkerPlanckProblem, co
     T = problem.T if config.T is None else float(config.T)
     times = save_times(T, config.dt, config.save_every)
     n, d = config.n_particles, problem.dim
-    keep = len(times) * n * d <= KEEP_PARTICLES_MAX
     t0 = time.perf_counter()
     with precision(config.precision):
         ens = simulate_ensemble(problem, n, times, jax.random.PRNGKey(config.seed), dt=config.dt,
-                                data_parallel=n % jax.device_count() == 0, keep_particles=keep)
-        last = None
-        if keep:
-            last = np.asarray(ens.particles[-1])
-        else:  # the moments at every time, the particles of the last one (the same noise: same key and grid)
-            end = simulate_ensemble(problem, n, times[-1:], jax.random.PRNGKey(config.seed), dt=config.dt,
-                                    data_parallel=n % jax.device_count() == 0, keep_particles=True)
-            last = np.asarray(end.particles[-1])
+                                data_parallel=n % jax.device_count() == 0, keep_particles=False)
         rows = []
         for i, t in enumerate(times):
             row: dict[str, Any] = {"t": float(t), "n_particles": n}
@@ -179,7 +168,7 @@ def _ensemble_table(problem: FokkerPlanckProblem, exact: FokkerPlanckProblem, co
     seconds = time.perf_counter() - t0
     table = standard_table(rows)
     table.loc[table.index[-1], "seconds"] = ens.seconds
-    return MethodResult(table, last, seconds, ens)
+    return MethodResult(table, np.asarray(ens.final), seconds, ens)
 
 
 def _run_sde(problem, config, run_dir, resume, progress) -> MethodResult:

@@ -169,6 +169,9 @@ def test_moments_only_steps_and_problem_by_name_give_the_same_ensemble(trap, sma
     by_steps = simulate_ensemble(trap, 64, (0.2, 0.5), jax.random.PRNGKey(5), steps=10)  # dt = 0.5/10: same program
     assert lean.particles is None and full.particles.shape == (2, 64, 10) and lean.problem == "harmonic_trap"
     np.testing.assert_array_equal(full.steps, [4, 6])
+    # the last save time's states are kept either way
+    np.testing.assert_array_equal(np.asarray(full.final), np.asarray(full.particles[-1]))
+    np.testing.assert_allclose(np.asarray(lean.final), np.asarray(full.final), rtol=1e-6, atol=1e-6)
     for other in (lean, by_steps):
         np.testing.assert_allclose(other.mean, full.mean, rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(other.cov, full.cov, rtol=1e-6, atol=1e-7)

@@ -65,7 +65,8 @@ def autodiff_reference(model: PairPotential, X: jax.Array):
     return (jax.vmap(U)(X), jax.vmap(jax.grad(U))(X), jax.vmap(lambda x: jnp.trace(jax.hessian(U)(x)))(X))
 
 
-@pytest.mark.parametrize("act", ["swish", pytest.param("gelu", marks=pytest.mark.slow)])  # a written-out derivative ladder and the autodiff one
+# a written-out derivative ladder and the autodiff one
+@pytest.mark.parametrize("act", ["swish", pytest.param("gelu", marks=pytest.mark.slow)])
 def test_closed_form_matches_autodiff(act):
     """U, ∇U, ΔU, `potential`, `score` and `score_and_trace` (D None or scalar) of the closed form equal
     autodiff's, in one block and (swish) in row blocks."""
