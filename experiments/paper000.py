@@ -143,10 +143,10 @@ def run(name: str, budget: str, out: Path | None = None, methods: list[str] | No
     spec["check_times"] = b.pop("check_times", spec.get("check_times"))
     chosen = {m: list(v) for m, v in b.items() if methods is None or m in methods}
     out = RESULTS / f"{name}_{budget}" if out is None else Path(out)
-    table, sols = compare(spec["problem"], chosen, problem_params=params, out=out, resume=True, progress=progress,
-                          plot=True)
-    seconds = {m: s.seconds for m, s in sols.items()}
     earlier = [m for m in b if m not in chosen and (out / m / TABLE).exists()]
+    table, sols = compare(spec["problem"], chosen, problem_params=params, out=out, resume=True, progress=progress,
+                          plot=not earlier)  # with earlier results the figures are drawn once, below, for all
+    seconds = {m: s.seconds for m, s in sols.items()}
     if earlier:  # a subset was run: the budget's other methods come from their earlier results in `out`
         tables = {m: pd.read_csv(out / m / TABLE) for m in earlier}
         for m in earlier:

@@ -2,8 +2,8 @@
 result: `solve(problem, method, ...)` -> `Solution` (the standard table of `pinnflow.fpe.methods`),
 `compare(problem, {method: overrides})` -> one table with a `method` column.
 
-Output directory (`out`): `table.csv` (one row per saved time), `config.yaml` (the method's config; for
-`sbtm` and `pinn` the run directory of the solver, with checkpoints and exact resume), `particles.npz` (the
+Output directory (`out`): `table.csv` (one row per saved time), `config.yaml` (the method's config), `run/`
+(`sbtm` and `pinn`: the solver's run directory, with checkpoints and exact resume), `particles.npz` (the
 final particles, numpy arrays only), `summary.json` (method, problem, wall seconds) and figures
 (`pinnflow.viz.fpe`) with `plot=True`.
 """
@@ -84,8 +84,7 @@ class Solution:
 def _write(sol: Solution, out: Path, plot: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / TABLE, sol.table.to_csv(index=False).encode())
-    if not (out / "config.yaml").exists():
-        sol.config.to_yaml(out / "config.yaml")
+    sol.config.to_yaml(out / "config.yaml")
     if sol.particles is not None:
         np.savez(out / PARTICLES, particles=np.asarray(sol.particles), t=np.asarray(sol.table["t"].iloc[-1]))
     summary = {"method": sol.method, "problem": sol.problem.name, "dim": sol.problem.dim,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -108,12 +109,18 @@ def plot_moments(problem: FokkerPlanckProblem, tables: Mapping[str, pd.DataFrame
 
 
 def one_particle_density(problem: FokkerPlanckProblem, t: float, points: np.ndarray) -> np.ndarray | None:
-    """The exact one-particle density at `points` (m, k) where the solution is Gaussian (exact mean and
-    covariance): the mixture (1/N)Σ_i N(m_i, C_ii) over the N particles (for a problem without particles,
-    the joint density itself, k = d). None when not known."""
-    if problem.mean is None or problem.cov is None or (problem.log_rho is None and problem.particles is None):
+    """The exact one-particle density at `points` (m, k), or None when not known. Without particles it is the
+    problem's exact density exp log_rho(·, t) (k = d). For a particle system with an exact density, the
+    solution is taken to be Gaussian (the exact mean and covariance, as for `harmonic_trap`, the one particle
+    system with a closed form) and the one-particle density is the mixture (1/N)Σ_i N(m_i, C_ii)."""
+    if problem.log_rho is None:
         return None
-    N, k = problem.particles or (1, problem.dim)
+    if problem.particles is None:
+        x = jnp.asarray(points, jnp.float32)
+        return np.asarray(jnp.exp(jax.vmap(problem.log_rho, in_axes=(0, None))(x, jnp.asarray(t, x.dtype))))
+    if problem.mean is None or problem.cov is None:
+        return None
+    N, k = problem.particles
     m = np.asarray(problem.mean(t), np.float64).reshape(N, k)
     C = np.asarray(problem.cov(t), np.float64).reshape(N, k, N, k)
     out = np.zeros(len(points))

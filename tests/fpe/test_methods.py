@@ -58,8 +58,9 @@ def test_errors_before_any_compile():
 def test_exact_one_particle_density_is_normalised():
     import problems.fokker_planck as F
 
-    p = F.get("harmonic_trap", N=3)
     g = np.linspace(-5, 5, 201)
     X, Y = np.meshgrid(g, g, indexing="ij")
-    dens = one_particle_density(p, 1.0, np.stack([X.ravel(), Y.ravel()], 1))
-    assert abs(dens.sum() * (g[1] - g[0]) ** 2 - 1.0) < 1e-3
+    for p in (F.get("harmonic_trap", N=3), F.get("ou")):  # Gaussian mixture over particles; exp log_rho
+        dens = one_particle_density(p, 1.0, np.stack([X.ravel(), Y.ravel()], 1))
+        assert abs(dens.sum() * (g[1] - g[0]) ** 2 - 1.0) < 1e-3, p.name
+    assert one_particle_density(F.get("active_swimmer"), 1.0, np.zeros((1, 2))) is None  # not known
