@@ -135,7 +135,7 @@ def _ensemble_table(problem: FokkerPlanckProblem, exact: FokkerPlanckProblem, co
         SUMMARY_MAX_DIM,
         moment_errors_of,
         one_particle_columns,
-        one_particle_moments,
+        one_particle_cov_error_of,
     )
 
     config.validate()
@@ -161,9 +161,8 @@ def _ensemble_table(problem: FokkerPlanckProblem, exact: FokkerPlanckProblem, co
                 row["mean_error"], row["cov_error"] = (float(e) for e in
                                                        moment_errors_of(ens.mean[i], ens.cov[i], m, C))
                 if problem.particles is not None:
-                    _, C1 = one_particle_moments(m, C, problem.particles)
-                    row["one_particle_cov_error"] = float(np.linalg.norm(ens.one_particle_cov[i] - C1)
-                                                          / np.linalg.norm(C1))
+                    row["one_particle_cov_error"] = float(
+                        one_particle_cov_error_of(ens.one_particle_cov[i], m, C, problem.particles))
             rows.append(row)
     seconds = time.perf_counter() - t0
     table = standard_table(rows)

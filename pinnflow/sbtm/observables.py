@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 
 __all__ = ["relative_score_error", "empirical_moments", "moment_errors", "moment_errors_of", "one_particle_moments",
-           "one_particle_cov_error", "one_particle_columns", "one_particle_summary", "probability_current"]
+           "one_particle_cov_error", "one_particle_cov_error_of", "one_particle_columns", "one_particle_summary",
+           "probability_current"]
 
 
 def relative_score_error(s: jax.Array, s_star: jax.Array) -> jax.Array:
@@ -63,8 +64,12 @@ def one_particle_moments(m: jax.Array, C: jax.Array, particles: tuple[int, int])
 def one_particle_cov_error(X: jax.Array, m: jax.Array, C: jax.Array, particles: tuple[int, int]) -> jax.Array:
     """‖Ĉ₁ − C₁‖_F / ‖C₁‖_F: the relative error of the one-particle covariance pooled over the N particles of
     every sample of X (n, N k) (normalised by n N), against the exact one (`one_particle_moments` of m, C)."""
-    k = particles[1]
-    _, Ch = empirical_moments(X.reshape(-1, k))
+    _, Ch = empirical_moments(X.reshape(-1, particles[1]))
+    return one_particle_cov_error_of(Ch, m, C, particles)
+
+
+def one_particle_cov_error_of(Ch: jax.Array, m: jax.Array, C: jax.Array, particles: tuple[int, int]) -> jax.Array:
+    """`one_particle_cov_error` from an estimated one-particle covariance Ĉ₁ (k, k) (e.g. an SDE ensemble's)."""
     _, C1 = one_particle_moments(m, C, particles)
     return jnp.linalg.norm(Ch - C1) / jnp.linalg.norm(C1)
 
