@@ -9,7 +9,7 @@ quantity does not exist for the method, e.g. an entropy from an SDE ensemble, or
   PINN: −mean log ρ_t along its probability flow); `entropy_exact`, `entropy_rel_error` = |S − S*|/|S*|;
   `entropy_16`, `entropy_17`: SBTM's two routes (their gap is an accuracy check, paper 000 §2.4);
 - `mean_error`, `cov_error`: ‖m̂ − m‖/√tr C and ‖Ĉ − C‖_F/‖C‖_F against the exact moments
-  (`pinnflow.sbtm.observables.moment_errors`); `one_particle_cov_error` for particle systems;
+  (`pinnflow.metrics.solutions.moment_errors`); `one_particle_cov_error` for particle systems;
 - `score_error`: the relative score error (paper 000 eq. 22) against the exact score;
 - `seconds`: wall seconds since the start of the method's time stepping (training for the PINN);
 - `n_particles`: the particles (SBTM, PINN) or realisations (SDE) behind each row.
@@ -131,7 +131,7 @@ def _ensemble_table(problem: FokkerPlanckProblem, exact: FokkerPlanckProblem, co
     """Simulate `problem`'s SDE and score its moments against `exact`'s closed forms (the same problem, or the
     original one for the noise-free dynamics)."""
     from pinnflow.baselines.sde_ensemble import simulate_ensemble
-    from pinnflow.sbtm.observables import (
+    from pinnflow.metrics.solutions import (
         SUMMARY_MAX_DIM,
         moment_errors_of,
         one_particle_columns,

@@ -2,6 +2,8 @@
 
 - `weights`: ESS (eq. 68), log Z lower bound and importance-sampling estimate, ΔlogZ, log-mean-exp;
 - `moments`: Δstd (eq. 67), mode fractions; `sinkhorn`: the entropic OT cost (ott-jax);
+- `solutions`: errors of a Fokker–Planck solution against the exact one (score, moments, one-particle
+  marginal), imported from `pinnflow.metrics.solutions`;
 - `evaluate`: `evaluate_samples`, all of them for any sampler's output, and `METRIC_DEFINITIONS`.
 """
 

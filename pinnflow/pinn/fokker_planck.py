@@ -52,7 +52,7 @@ tails. The ensemble is re-simulated from the seed on resume, so it needs no chec
 Sampling and evaluation. The probability flow dX/dt = v(X, t) = b − D∇V_θ (paper 000 eqs. 5–6) pushes
 `evaluation.particles` samples of ρ0 forward by RK4 (3/8 rule) with log ρ along each path by
 d/dt log ρ_t(X_t) = −∇·v (paper 003 eq. 64; `pinnflow.dynamics.integrators.ode_with_logp`). One history row
-per saved time (t = 0 first), with the definitions of `pinnflow.sbtm.observables`:
+per saved time (t = 0 first), with the definitions of `pinnflow.metrics.solutions`:
 
 - `entropy`: the differential entropy −mean_i log ρ_t(X_i) with log ρ_t transported along the flow (paper 000
   eq. 16, first equality); `entropy_V`: −mean_i V_θ(X_i, t), the learned log-density at the same particles;
@@ -104,6 +104,7 @@ from pinnflow.core.rng import Stream, stream_key
 from pinnflow.core.rundir import Progress, RunDir
 from pinnflow.dynamics.integrators import ode_with_logp
 from pinnflow.fokker_planck import FokkerPlanckProblem
+from pinnflow.metrics.solutions import moment_errors, relative_score_error
 from pinnflow.nn.networks import FourierMLP
 from pinnflow.nn.registry import NetworkConfig, network
 from pinnflow.operators import BACKENDS, Auto, Backend, backend, unbiased_square
@@ -111,7 +112,6 @@ from pinnflow.optim.adam import OptimConfig, learning_rate_schedule, make_optimi
 from pinnflow.pde.residuals import log_fp
 from pinnflow.pinn.collocation import RUNAWAY_FACTOR, mix_batch, trajectory_cache
 from pinnflow.pinn.train import trajectory_schedule
-from pinnflow.sbtm.observables import moment_errors, relative_score_error
 
 __all__ = ["ConfigError", "FPNetworkConfig", "FPOptimConfig", "FPCollocationConfig", "FPEvaluationConfig",
            "PINNFPConfig", "RESUMABLE", "FPTrainState", "FPSolver", "PINNFPResult", "initial_value_V",

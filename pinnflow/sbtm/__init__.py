@@ -9,11 +9,12 @@ from the particles themselves (Algorithm 1), with log ρ_t along the trajectorie
   score error (22), moment errors; `solver`: the state, the step on the shared run loop, `solve`.
 """
 
+from pinnflow.metrics.solutions import moment_errors, relative_score_error
 from pinnflow.sbtm.config import RESUMABLE, SBTMConfig
 from pinnflow.sbtm.integrators import INTEGRATORS
 from pinnflow.sbtm.losses import LOSSES
 from pinnflow.sbtm.models import SCORE_MODELS
-from pinnflow.sbtm.observables import moment_errors, probability_current, relative_score_error
+from pinnflow.sbtm.observables import probability_current
 from pinnflow.sbtm.solver import SBTMResult, SBTMState, build, initial_state, solve
 
 __all__ = ["SBTMConfig", "RESUMABLE", "SCORE_MODELS", "LOSSES", "INTEGRATORS", "SBTMState", "SBTMResult",

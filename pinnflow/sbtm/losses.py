@@ -26,8 +26,8 @@ from flax import nnx
 
 from pinnflow.core.config import Section, check_name, is_positive, need
 from pinnflow.core.registry import Registry
+from pinnflow.metrics.solutions import relative_score_error
 from pinnflow.operators import Backend
-from pinnflow.sbtm.observables import relative_score_error
 
 __all__ = ["LossConfig", "LOSSES", "Loss", "implicit", "denoising", "relative_fit_loss"]
 

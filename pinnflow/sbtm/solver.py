@@ -43,19 +43,19 @@ from pinnflow.core.loop import run_loop
 from pinnflow.core.precision import default_dtype, precision
 from pinnflow.core.rundir import RunDir
 from pinnflow.fokker_planck import FokkerPlanckProblem
+from pinnflow.metrics.solutions import (
+    moment_errors,
+    one_particle_cov_error,
+    one_particle_summary,
+    relative_score_error,
+)
 from pinnflow.operators import backend
 from pinnflow.sbtm.config import RESUMABLE, SBTMConfig
 from pinnflow.sbtm.flow import Flow, FlowValues, exact_score_source, make_flow
 from pinnflow.sbtm.integrators import INTEGRATORS, carried
 from pinnflow.sbtm.losses import LOSSES, relative_fit_loss
 from pinnflow.sbtm.models import build_model
-from pinnflow.sbtm.observables import (
-    moment_errors,
-    one_particle_cov_error,
-    one_particle_summary,
-    probability_current,
-    relative_score_error,
-)
+from pinnflow.sbtm.observables import probability_current
 
 __all__ = ["SBTMState", "SBTMResult", "Solver", "build", "initial_fit", "initial_state", "initial_structure",
            "solve", "horizon_steps"]
@@ -124,7 +124,7 @@ class Solver:
         return lambda x: self.problem.score(x, t)
 
     def observe(self, state: SBTMState) -> dict[str, jax.Array]:
-        """The observables at the state's time t (definitions in `sbtm.observables`): the entropy by routes
+        """The observables at the state's time t (`sbtm.observables`, `metrics.solutions`): the entropy by routes
         (16) and (17), `entropy_gap` = (16) − (17), the particle estimate −mean log ρ_t(X_t) and the
         one-particle mean and covariance (`one_particle_summary`, one-particle spaces of ≤ 3 dimensions); where the
         problem knows them, the exact entropy, the relative score error (22) of the state's score, the

@@ -82,7 +82,7 @@ def plot_moments(problem: FokkerPlanckProblem, tables: Mapping[str, pd.DataFrame
         return None
     exact = None
     if problem.mean is not None and problem.cov is not None:
-        from pinnflow.sbtm.observables import one_particle_columns, one_particle_moments
+        from pinnflow.metrics.solutions import one_particle_columns, one_particle_moments
 
         T = max(float(t["t"].max()) for t in tables.values())
         ts = np.linspace(0.0, T, 101)

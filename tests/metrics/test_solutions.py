@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from pinnflow.core.precision import precision
-from pinnflow.sbtm.observables import empirical_moments, one_particle_cov_error, one_particle_moments
+from pinnflow.metrics.solutions import empirical_moments, one_particle_cov_error, one_particle_moments
 
 
 def test_one_particle_moments_match_pooled_samples():
