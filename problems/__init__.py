@@ -22,7 +22,7 @@ names = REGISTRY.names
 get = REGISTRY.get
 
 # Importing the families registers them.
-from problems import funnel, gaussian, gmm, many_well  # noqa: E402,F401
+from problems import funnel, gaussian, gmm, many_well, mixtures  # noqa: E402,F401
 
 __all__ = ["register", "names", "get", "REGISTRY", "from_reference", "absolute_reference", "resolve"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import jax
@@ -39,6 +40,14 @@ def _well_cdf_table(delta: float) -> tuple[np.ndarray, np.ndarray]:
     pdf = _well(grid, delta)
     cdf = np.concatenate([[0.0], np.cumsum(0.5 * (pdf[1:] + pdf[:-1]) * np.diff(grid))])
     return grid, cdf / cdf[-1]
+
+
+def _mode_centres(d: int, m: int, delta: float) -> np.ndarray:
+    """The 2^m local maxima (±√δ on each well coordinate, 0 elsewhere; δ ≤ 0 has one mode at 0), (2^m, d)."""
+    if m == 0 or delta <= 0:
+        return np.zeros((1, d))
+    signs = np.array(list(itertools.product((-1.0, 1.0), repeat=m)))
+    return np.concatenate([math.sqrt(delta) * signs, np.zeros((2**m, d - m))], axis=1)
 
 
 @register
@@ -80,7 +89,8 @@ def many_well(d: int = 5, m: int = 5, delta: float = 4.0) -> Target:
         log_Z=log_Z,
         sample=sample,
         std=np.concatenate([np.full(m, std1), np.ones(d - m)]),
-        info={"d": d, "m": m, "delta": delta, "n_modes": 2**m, "reference": "paper 003, App. C, eq. 71"},
+        info={"d": d, "m": m, "delta": delta, "n_modes": 2**m, "reference": "paper 003, App. C, eq. 71",
+              "means": _mode_centres(d, m, delta)},
     )
 
 

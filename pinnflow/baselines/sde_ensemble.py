@@ -135,6 +135,7 @@ def simulate_ensemble(
     data_parallel: bool = True,
     keep_particles: bool = True,
     problem_params: dict | None = None,
+    x0=None,
 ) -> Ensemble:
     """Simulate n realisations of the problem's SDE dX = b dt + √(2D) dW from X_0 ~ ρ0 (`problem.sample0`) by
     Euler–Maruyama and record them at `save_times` (default: 11 equispaced times on [0, T]).
@@ -144,7 +145,8 @@ def simulate_ensemble(
     `steps` (dt = t_k/steps: exactly `steps` steps when the save times are multiples of dt, else up to one more
     per save interval). `key` (default `PRNGKey(0)`) draws ρ0 and the
     noise. `data_parallel`: shard the particles over all devices (n must be a multiple of their number).
-    `keep_particles=False` records only the moments (memory O(n d) instead of O(k n d)).
+    `keep_particles=False` records only the moments (memory O(n d) instead of O(k n d)). `x0 (n, d)`: start
+    from these states instead of draws of ρ0 (e.g. the particles another method starts from).
 
     Bad input raises before anything compiles: `ValueError` naming the argument (n < 2, save times outside
     [0, T] or not increasing, dt ≤ 0, …), `KeyError` listing the choices for an unknown problem name. An
@@ -159,11 +161,16 @@ def simulate_ensemble(
         raise ValueError(f"simulate_ensemble: n = {n} must be a multiple of the number of devices ({dp.size}) "
                          "to shard the particles; change n or pass data_parallel=False")
     key = jax.random.PRNGKey(0) if key is None else key
+    if x0 is not None:
+        x0 = jnp.asarray(x0)
+        if x0.shape != (n, problem.dim) or not bool(jnp.all(jnp.isfinite(x0))):
+            raise ValueError(f"simulate_ensemble: x0 must be finite with shape ({n}, {problem.dim}), got "
+                             f"{'non-finite values' if x0.shape == (n, problem.dim) else x0.shape}")
     lengths = times - starts
     h_used = float(np.max(np.where(counts > 0, lengths / np.maximum(counts, 1), 0.0)))
     t_start = time.perf_counter()
     out = _simulate(problem, n, bool(keep_particles), dp, key, jnp.asarray(starts), jnp.asarray(times),
-                    jnp.asarray(counts, jnp.int32))
+                    jnp.asarray(counts, jnp.int32), x0)
     out = jax.block_until_ready(out)
     finite = np.all(np.isfinite(np.asarray(out["mean"])), axis=1) & np.all(np.isfinite(np.asarray(out["cov"])),
                                                                              axis=(1, 2))
@@ -195,9 +202,10 @@ def _moments(x: jax.Array, particles: tuple[int, int] | None) -> dict:
     return out
 
 
-def _simulate_impl(problem: FokkerPlanckProblem, n: int, keep: bool, dp: DataParallel, key, starts, ends, counts):
+def _simulate_impl(problem: FokkerPlanckProblem, n: int, keep: bool, dp: DataParallel, key, starts, ends, counts,
+                   x0=None):
     k_init, k_noise = jax.random.split(key)
-    x0 = dp.shard_batch(jnp.asarray(problem.sample0(k_init, n)))
+    x0 = dp.shard_batch(jnp.asarray(problem.sample0(k_init, n) if x0 is None else x0))
     dtype = x0.dtype
     starts, ends = starts.astype(dtype), ends.astype(dtype)
     seg_keys = jax.random.split(k_noise, starts.shape[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pinnflow.cli.fpe import add_fpe
+from pinnflow.cli.sampling import add_sampling
 from pinnflow.cli.table import print_metrics
 
 __all__ = ["add_commands"]
@@ -116,6 +117,7 @@ def add_commands(sub) -> None:
     """Add the subcommands to an argparse subparsers object (each sets `fn`)."""
     sub.add_parser("list", help="registered problems and losses").set_defaults(fn=_cmd_list)
     add_fpe(sub)
+    add_sampling(sub)
 
     t = sub.add_parser("train", help="train a loss on a problem")
     t.add_argument("--problem", help="a registered problem (pinnflow list)")

@@ -11,7 +11,7 @@ SHOWN = ("t", "entropy", "entropy_exact", "entropy_rel_error", "entropy_gap", "m
          "one_particle_cov_error", "score_error", "seconds")
 
 
-def _params(pairs: list[str] | None) -> dict:
+def parse_params(pairs: list[str] | None) -> dict:
     """`--param K=V ...` into a dict; values parsed as YAML scalars (numbers, booleans)."""
     import yaml
 
@@ -47,7 +47,7 @@ def _cmd_solve(args) -> int:
     from pinnflow.fpe import solve
 
     out = Path(args.out) if args.out else Path("runs") / f"fpe-{args.problem}-{args.method}"
-    sol = solve(args.problem, args.method, args.config, list(args.set or []), problem_params=_params(args.param),
+    sol = solve(args.problem, args.method, args.config, list(args.set or []), problem_params=parse_params(args.param),
                 out=out, resume=args.resume, progress=False if args.quiet else None, plot=not args.no_plot)
     _print(sol.table)
     print(f"{args.method} on {sol.problem.name} (d = {sol.problem.dim}) in {sol.seconds:.1f} s; written to {out}")
@@ -64,7 +64,7 @@ def _cmd_compare(args) -> int:
             raise ValueError(f"--set expects METHOD:KEY=VALUE with METHOD one of {', '.join(methods)}, got {item!r}")
         methods[head].append(rest)
     out = Path(args.out) if args.out else Path("runs") / f"fpe-{args.problem}-compare"
-    table, _ = compare(args.problem, methods, problem_params=_params(args.param), out=out,
+    table, _ = compare(args.problem, methods, problem_params=parse_params(args.param), out=out,
                        progress=False if args.quiet else None, plot=not args.no_plot)
     _print(table)
     print(f"written to {out}")

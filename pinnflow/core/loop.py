@@ -67,6 +67,7 @@ def run_loop(
     prepare: Callable[[Any, int], tuple[Any, Any]] | None = None,
     extra_row: Callable[[int], dict] | None = None,
     on_chunk: Callable[[Any, Progress], None] | None = None,
+    stop_when: Callable[[Any, Progress], bool] | None = None,
     export: Callable[[Any], dict] | None = None,
     progress: bool | None = None,
     max_seconds: float | None = None,
@@ -79,8 +80,9 @@ def run_loop(
 
     With `rundir` and `resume`, the state and progress come from its checkpoint when there is one (the state
     is restructured like `state`); `export(state)` adds named trees to every checkpoint (e.g. the parameters, for
-loading without the solver state). `on_chunk(state, progress)` sees every accepted chunk; `max_seconds` stops
-    after the first chunk that ends past that much wall time of this call."""
+loading without the solver state). `on_chunk(state, progress)` sees every accepted chunk; `stop_when(state,
+    progress)` (after `on_chunk`) ends the loop early when true (e.g. a convergence criterion); `max_seconds`
+    stops after the first chunk that ends past that much wall time of this call."""
     if on_nonfinite not in ("raise", "stop"):
         raise ValueError(f"on_nonfinite must be 'raise' or 'stop', got {on_nonfinite!r}")
     prog = Progress()
@@ -152,6 +154,8 @@ loading without the solver state). `on_chunk(state, progress)` sees every accept
                                               for k, v in row.items()), file=sys.stderr, flush=True)
             if checkpoint_every and (prog.step % checkpoint_every == 0 or prog.step == steps):
                 save()
+            if stop_when is not None and stop_when(state, prog):
+                break
     except KeyboardInterrupt:
         save()
         raise

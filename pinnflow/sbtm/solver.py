@@ -321,17 +321,25 @@ def _floats(row: dict) -> dict:
 
 
 def solve(problem: FokkerPlanckProblem, config: SBTMConfig, run_dir: str | Path | None = None,
-          resume: bool = False, progress: bool | None = None) -> SBTMResult:
+          resume: bool = False, progress: bool | None = None, *,
+          observe_extra: Callable[[Solver, SBTMState], dict] | None = None,
+          stop_when: Callable[[dict], bool] | None = None) -> SBTMResult:
     """Solve the Fokker–Planck equation of `problem` by SBTM (paper 000 Algorithm 1, v = b − D s) up to
     `time.T` (default the problem's T); see the module docstring. With `run_dir`, checkpoints every
-    `save_every` steps; `resume=True` continues from its checkpoint (only `time.T` may change)."""
+    `save_every` steps; `resume=True` continues from its checkpoint (only `time.T` may change).
+
+    `observe_extra(solver, state) -> dict` adds columns to every history row (compiled with the observables);
+    `stop_when(row)` ends the solve at the first saved time whose history row makes it true."""
     t_wall = time.perf_counter()
     config.validate()
     T, steps = horizon_steps(problem, config)
     rundir = None if run_dir is None else RunDir.open(run_dir, config, resume, "SBTM solve", may_change=RESUMABLE)
     with precision(config.precision):
         solver = build(problem, config)
-        observe = jax.jit(solver.observe)
+        if observe_extra is None:
+            observe = jax.jit(solver.observe)
+        else:
+            observe = jax.jit(lambda s: {**solver.observe(s), **observe_extra(solver, s)})
         t0 = time.perf_counter()
         if rundir is not None and resume and rundir.exists():  # run_loop loads the state into this structure
             state, fit = initial_structure(solver)
@@ -354,6 +362,7 @@ def solve(problem: FokkerPlanckProblem, config: SBTMConfig, run_dir: str | Path 
             solver.step, state, steps=steps, chunk=config.save_every, name=f"sbtm {problem.name} to T={T}",
             rundir=rundir, resume=resume, checkpoint_every=config.save_every, on_chunk=on_chunk,
             export=lambda s: {INITIAL: initial}, progress=progress,
+            stop_when=None if stop_when is None else lambda s, prog: bool(stop_when(prog.history[-1])),
             finite_key="loss" if solver.learned else "div_v",
             diverged_hint="Lower inner.lr or time.dt, or raise n_particles.")
         prog = result.progress
