@@ -6,7 +6,8 @@ counterpart of the SBTM sampler on the same (annealed) gradient flow (`pinnflow.
 the Euler–Maruyama scheme of dX = ∇log π_t(X) dt + √2 dW (GF SDE), run by `simulate_ensemble` (sharded over
 devices) from the same start law — or the same start particles `x0` — with the same step h. No Metropolis
 correction: the stationary law carries an O(h) bias. Per saved time the history has the particles' mean and
-covariance errors against an exact solution and the reconstructed-density errors of `metrics.density` (d ≤ 2).
+covariance (d ≤ 3, `op_mean_<i>`, `op_cov_<ij>` as SBTM's), their errors against an exact solution and the
+reconstructed-density errors of `metrics.density` (d ≤ 2).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pinnflow.core.precision import default_dtype, precision
 from pinnflow.fokker_planck import FokkerPlanckProblem
 from pinnflow.gradient_flow import AnnealConfig, StartConfig, gradient_flow_problem
 from pinnflow.metrics.density import reconstruction_errors
-from pinnflow.metrics.solutions import moment_errors
+from pinnflow.metrics.solutions import moment_errors, one_particle_summary
 from pinnflow.target import Target
 
 __all__ = ["ULAResult", "ula"]
@@ -69,7 +70,7 @@ def ula(target: Target, *, n: int, dt: float, T: float, start: StartConfig | Non
         rows = []
         for i, t in enumerate(times):
             X, tt = P[i], jnp.asarray(t, default_dtype())
-            row = {"t": float(t), "step": int(round(t / dt))}
+            row = {"t": float(t), "step": int(round(t / dt)), **one_particle_summary(X, None)}
             if problem.mean is not None and problem.cov is not None:
                 row["mean_error"], row["cov_error"] = moment_errors(X, problem.mean(tt), problem.cov(tt))
             if grid is not None:

@@ -19,6 +19,7 @@ checkpoints and resume. What the sampler adds, per saved time (history columns):
 - with an exact solution f_t (`solution`, e.g. an Ornstein–Uhlenbeck path): `fisher_exact` (F at the
   particles) and `dissipation_exact` (the exact −dKL/dt of the flow, with ∇log f exact), plus SBTM's
   `score_error`, moment and log-density errors.
+- `progress`: the annealing path's λ(t) ∈ (0, 1] (1: π_t = π).
 - for d ≤ 2: `l2_target` = ‖KDE(X) − π‖_{L²} (normalised targets) and `l2_exact` = ‖KDE(X) − f_t‖_{L²} on a
   grid of the target's domain (`metrics.density`; the reconstructed density of paper 001 Figs. 2–5).
 """
@@ -40,7 +41,7 @@ from pinnflow.core.precision import precision
 from pinnflow.fokker_planck import FokkerPlanckProblem
 from pinnflow.gradient_flow import AnnealConfig, StartConfig, check_start, gradient_flow_problem, start_law
 from pinnflow.metrics.density import box_grid, reconstruction_errors
-from pinnflow.sbtm.config import SBTMConfig
+from pinnflow.sbtm.config import InnerConfig, SBTMConfig
 from pinnflow.sbtm.integrators import TimeConfig
 from pinnflow.sbtm.solver import SBTMResult, SBTMState, Solver
 from pinnflow.sbtm.solver import solve as sbtm_solve
@@ -56,7 +57,11 @@ MAX_GRID_DIM = 2  # reconstructed densities on a grid for d ≤ 2 only
 
 
 def _sampler_time() -> TimeConfig:
-    return TimeConfig(dt=1e-2, integrator="heun", T=5.0)
+    return TimeConfig(dt=1e-2, integrator="euler", T=5.0)
+
+
+def _sampler_inner() -> InnerConfig:
+    return InnerConfig(lr=5e-4, max_steps=10, gtol=1e-4)
 
 
 @dataclass
@@ -64,13 +69,19 @@ class SamplerConfig(SBTMConfig):
     """An SBTM solve (`SBTMConfig`: model, loss, operator, time, inner, init sections) on the gradient flow of
     a target, plus the start law (`start`), the annealing path (`anneal`), `fisher_tol` (stop at the first
     saved time whose Fisher estimate is below it; null: run to `time.T`) and `density_grid` (points per axis of
-    the grid for the reconstructed density, d ≤ 2; 0: none). `time.T` is the time limit (required)."""
+    the grid for the reconstructed density, d ≤ 2; 0: none). `time.T` is the time limit (required).
+
+    Defaults differing from the Fokker–Planck solver's follow paper 001's reference code: forward Euler with
+    Δt = 0.01, 10 Adam steps of rate 5e-4 per time step (it uses AdamW with weight decay 1e-4 and a 2×128
+    softsign ResNet; the score model here is `model`'s, by default one hidden layer of 100 swish units),
+    1000 particles."""
 
     n_particles: int = 1000
     save_every: int = 10
     fisher_tol: float | None = None
     density_grid: int = 128
     time: TimeConfig = field(default_factory=_sampler_time)
+    inner: InnerConfig = field(default_factory=_sampler_inner)
     start: StartConfig = field(default_factory=StartConfig)
     anneal: AnnealConfig = field(default_factory=AnnealConfig)
 

@@ -42,7 +42,8 @@ def plot_density(target: Target, particles: Mapping[str, np.ndarray], path: str 
         ax = fig.add_subplot()
         ax.plot(at[:, 0], _target_density(target, at, cell), "k", lw=2, alpha=0.4, label="target")
         for m, X in particles.items():
-            ax.plot(at[:, 0], np.asarray(kde(jnp.asarray(X), jnp.asarray(at, X.dtype))), color=COLORS.get(m),
+            dtype = jnp.result_type(float)  # the current default precision (no float64 request without x64)
+            ax.plot(at[:, 0], np.asarray(kde(jnp.asarray(X, dtype), jnp.asarray(at, dtype))), color=COLORS.get(m),
                     label=f"{m} (KDE, n = {len(X)})")
         ax.set_xlabel("x")
         ax.set_ylabel("density")
