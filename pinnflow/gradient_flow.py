@@ -14,6 +14,7 @@ is the path's progress, reaching 1 at t = `anneal.duration`, after which π_t = 
 - `geometric`: π_t ∝ f_0^{1−λ} π^λ, λ = t/τ (Neal 2001; paper 001 §5.3): ∇log π_t = (1 − λ)∇log f_0 + λ∇log π.
 - `dilation`: π_t(x) ∝ π(x/λ), λ = (t + t0)/τ (Chehab & Korba 2024; paper 001 §5.4 writes π((T/t)x)):
   ∇log π_t(x) = ∇log π(x/λ)/λ. Singular at λ = 0, so the clock starts at t0 > 0 (`anneal.t0`).
+- `tempered_dilation`: π_t ∝ π(x/λ)^λ, ∇log π_t(x) = ∇log π(x/λ) (the path paper 001's reference code runs).
 
 The start law f_0 (`start`) is N(mean, std²I); `stratified: true` draws it by Latin-hypercube sampling (each
 coordinate's n values fall one in each of n equal-probability strata, jittered), which keeps particle averages
@@ -39,6 +40,7 @@ from pinnflow.fokker_planck import FokkerPlanckProblem
 from pinnflow.target import Target
 
 __all__ = ["StartConfig", "AnnealConfig", "ANNEALING", "Schedule", "NoAnnealing", "Geometric", "Dilation",
+           "TemperedDilation",
            "start_law", "gradient_flow_problem", "check_start"]
 
 Score = Callable[[jax.Array], jax.Array]  # x (d,) -> (d,)
@@ -157,6 +159,19 @@ class Dilation(_Base):
         del start_score
         lam = self.progress(t).astype(x.dtype)
         return target_score(x / lam) / lam
+
+
+@ANNEALING.register(name="tempered_dilation")
+@dataclass(frozen=True)
+class TemperedDilation(Dilation):
+    """π_t ∝ π(x/λ)^λ, λ = min((t + t0)/τ, 1): the dilation of π tempered at temperature 1/λ, whose score is
+    ∇log π_t(x) = ∇log π(x/λ). This is what paper 001's reference code runs as "dilation" (it drops the 1/λ of
+    the chain rule). The tempering lowers the barriers between modes by the factor λ, so mass can move between
+    modes early on, where the plain dilation keeps every barrier's height."""
+
+    def score(self, target_score, start_score, x, t):
+        del start_score
+        return target_score(x / self.progress(t).astype(x.dtype))
 
 
 @dataclass(frozen=True)

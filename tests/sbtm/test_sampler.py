@@ -106,6 +106,10 @@ def test_annealing_paths():
     expected = jax.grad(lambda y: target.log_density(y / lam))(x)  # ∇_x log π(x/λ)
     np.testing.assert_allclose(dil.score(g, law.score, x, 1.0), expected, rtol=1e-6)
     np.testing.assert_allclose(dil.score(g, law.score, x, 5.0), g(x))
+    tem = ANNEALING.factory("tempered_dilation").from_config(
+        AnnealConfig(kind="tempered_dilation", duration=2.0, t0=0.5))
+    expected = jax.grad(lambda y: lam * target.log_density(y / lam))(x)  # ∇_x log π(x/λ)^λ
+    np.testing.assert_allclose(tem.score(g, law.score, x, 1.0), expected, rtol=1e-6)
     problem = gradient_flow_problem(target, StartConfig(std=2.0), AnnealConfig(kind="geometric"), 1.0)
     assert problem.D == 1.0 and problem.dim == 1
 
