@@ -77,6 +77,22 @@ def test_resume_from_the_cli_extends_a_run(tmp_path, capsys):
     assert "differs" in capsys.readouterr().err
 
 
+def test_sample_sbtm_alone_from_the_cli(tmp_path, capsys):
+    """`pinnflow sample-sbtm` with no baseline and no figures (the full command is the slow test below)."""
+    out = tmp_path / "s"
+    assert main(["sample-sbtm", "--problem", "bimodal", "--quiet", "--no-plot", "--baselines", "--out", str(out),
+                 "--set", "n_particles=64", "time.dt=0.05", "time.T=0.1", "save_every=1", "inner.max_steps=2",
+                 "density_grid=0", "fisher_tol=1e3"]) == 0
+    assert "Fisher criterion met" in capsys.readouterr().out
+    table = pd.read_csv(out / "summary.csv")
+    assert list(table["method"]) == ["sbtm"] and table["t"].iloc[0] == pytest.approx(0.05)
+    assert main(["sample-sbtm", "--problem", "bimodal", "--anneal", "dilation", "--quiet"]) == 2
+    assert "anneal.t0" in capsys.readouterr().err
+    assert main(["sample-sbtm", "--problem", "bimodal", "--baselines", "mala", "--quiet"]) == 2
+    assert "available: sbtm, ula" in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_sample_sbtm_from_the_cli(tmp_path, capsys):
     """`pinnflow sample-sbtm` runs SBTM and ULA from the same start particles with geometric annealing and writes
     the summary (mode masses against their exact reference), the histories, the particles and the figures."""
@@ -99,7 +115,3 @@ def test_sample_sbtm_from_the_cli(tmp_path, capsys):
     assert sbtm["l2_target"].iloc[0] == pytest.approx(ula["l2_target"].iloc[0], rel=1e-5)  # same start particles
     with np.load(out / "particles.npz", allow_pickle=False) as z:
         assert z["sbtm"].shape == z["ula"].shape == (100, 1)
-    assert main(["sample-sbtm", "--problem", "bimodal", "--anneal", "dilation", "--quiet"]) == 2
-    assert "anneal.t0" in capsys.readouterr().err
-    assert main(["sample-sbtm", "--problem", "bimodal", "--baselines", "mala", "--quiet"]) == 2
-    assert "available: sbtm, ula" in capsys.readouterr().err
