@@ -24,7 +24,7 @@ from pinnflow.baselines.sde_ensemble import simulate_ensemble
 from pinnflow.core.precision import default_dtype, precision
 from pinnflow.fokker_planck import FokkerPlanckProblem
 from pinnflow.gradient_flow import AnnealConfig, StartConfig, gradient_flow_problem
-from pinnflow.metrics.density import reconstruction_errors
+from pinnflow.metrics.density import reconstruction_errors, target_density
 from pinnflow.metrics.solutions import moment_errors, one_particle_summary
 from pinnflow.target import Target
 
@@ -67,6 +67,7 @@ def ula(target: Target, *, n: int, dt: float, T: float, start: StartConfig | Non
         key = jax.random.PRNGKey(seed)
         ens = simulate_ensemble(problem, n, times, key, dt=dt, data_parallel=False, x0=x0)
         P = ens.particles
+        pi_grid = None if grid is None else target_density(target, grid)
         rows = []
         for i, t in enumerate(times):
             X, tt = P[i], jnp.asarray(t, default_dtype())
@@ -74,7 +75,7 @@ def ula(target: Target, *, n: int, dt: float, T: float, start: StartConfig | Non
             if problem.mean is not None and problem.cov is not None:
                 row["mean_error"], row["cov_error"] = moment_errors(X, problem.mean(tt), problem.cov(tt))
             if grid is not None:
-                row.update(reconstruction_errors(X, tt, grid, target, problem.log_rho))
+                row.update(reconstruction_errors(X, tt, grid, pi_grid, problem.log_rho))
             rows.append({k: float(v) for k, v in row.items()})
         final = np.asarray(ens.final)
     return ULAResult(target, problem, final, pd.DataFrame(rows), time.perf_counter() - t0)

@@ -32,10 +32,9 @@ def _cmd_sample_sbtm(args) -> int:
     cols = [c for c in SHOWN if c in table]
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4g}".format):
         print(table[cols].to_string(index=False))
-    h = runs["sbtm"].history
-    stop = "Fisher criterion met" if cfg.fisher_tol is not None and h["fisher"].iloc[-1] < cfg.fisher_tol \
-        else "time limit"
-    print(f"sbtm stopped at t = {h['t'].iloc[-1]:g} ({stop}); written to {out}")
+    res = runs["sbtm"].raw  # the SamplerResult
+    stop = "Fisher criterion met" if res.converged else "time limit"
+    print(f"sbtm stopped at t = {res.t:g} ({stop}); written to {out}")
     return 0
 
 
@@ -49,7 +48,7 @@ def add_sampling(sub) -> None:
     s.add_argument("--config", help="YAML config (pinnflow.sbtm.sampler.SamplerConfig)")
     s.add_argument("--set", nargs="*", metavar="KEY=VALUE",
                    help="config overrides, e.g. n_particles=2000 time.dt=0.01 time.T=10 fisher_tol=1e-3")
-    s.add_argument("--anneal", help="annealing path: none, geometric, dilation (sets anneal.kind)")
+    s.add_argument("--anneal", help="annealing path: none, geometric, dilation, tempered_dilation (sets anneal.kind)")
     s.add_argument("--baselines", nargs="*", default=["ula"], help="baselines with the same particles and step "
                    "(default: ula; none: no baseline)")
     s.add_argument("--out", help="output directory (default runs/sbtm-sampler-<problem>)")

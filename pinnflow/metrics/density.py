@@ -14,7 +14,7 @@ import numpy as np
 
 from pinnflow.metrics.kde import kde
 
-__all__ = ["box_grid", "l2_distance", "kde_l2_error", "reconstruction_errors"]
+__all__ = ["box_grid", "l2_distance", "kde_l2_error", "target_density", "reconstruction_errors"]
 
 
 def box_grid(lo, hi, per_axis: int) -> tuple[np.ndarray, float]:
@@ -41,16 +41,26 @@ def kde_l2_error(points: jax.Array, grid: jax.Array, density: jax.Array, cell: f
     return l2_distance(kde(points, grid, bandwidth), density, cell)
 
 
-def reconstruction_errors(X: jax.Array, t: jax.Array, grid: tuple[np.ndarray, float], target=None,
+def target_density(target, grid: tuple[np.ndarray, float]) -> np.ndarray | None:
+    """The normalised density of a `Target` at the grid's midpoints (computed once, reused at every time), or
+    None when its log Z is unknown."""
+    if target.log_Z is None:
+        return None
+    at = jnp.asarray(grid[0], jnp.result_type(float))
+    return np.asarray(jnp.exp(jax.vmap(target.log_density)(at) - target.log_Z))
+
+
+def reconstruction_errors(X: jax.Array, t: jax.Array, grid: tuple[np.ndarray, float], target_values=None,
                           exact_log_rho=None) -> dict[str, jax.Array]:
     """The L² errors of the KDE of particles X (n, d) at time t on `grid` (`box_grid`'s pair): `l2_target`
-    against a `Target` with known log Z (its normalised density), `l2_exact` against the exact log-density
-    `exact_log_rho(x, t)` of the particles' law. Jittable; only the columns whose reference is given."""
+    against the target's normalised density at the grid's midpoints (`target_values`, from `target_density`),
+    `l2_exact` against the exact log-density `exact_log_rho(x, t)` of the particles' law. Jittable; only the
+    columns whose reference is given."""
     at, cell = jnp.asarray(grid[0], X.dtype), grid[1]
     density = kde(X, at)
     out = {}
-    if target is not None and target.log_Z is not None:
-        out["l2_target"] = l2_distance(density, jnp.exp(jax.vmap(target.log_density)(at) - target.log_Z), cell)
+    if target_values is not None:
+        out["l2_target"] = l2_distance(density, jnp.asarray(target_values, X.dtype), cell)
     if exact_log_rho is not None:
         out["l2_exact"] = l2_distance(density, jnp.exp(jax.vmap(exact_log_rho, in_axes=(0, None))(at, t)), cell)
     return out

@@ -148,5 +148,5 @@ def run(target: Target, config: SamplerConfig, methods: Sequence[str] = ("sbtm",
             from pinnflow.viz.sampling import plot_sampling
 
             plot_sampling(target, {m: r.history for m, r in runs.items()},
-                          {m: r.particles for m, r in runs.items()}, out, solution=solution, t=config.time.T)
+                          {m: r.particles for m, r in runs.items()}, out)
     return table, runs

@@ -40,7 +40,7 @@ from pinnflow.core.config import ConfigError, is_positive, need
 from pinnflow.core.precision import precision
 from pinnflow.fokker_planck import FokkerPlanckProblem
 from pinnflow.gradient_flow import AnnealConfig, StartConfig, check_start, gradient_flow_problem, start_law
-from pinnflow.metrics.density import box_grid, reconstruction_errors
+from pinnflow.metrics.density import box_grid, reconstruction_errors, target_density
 from pinnflow.sbtm.config import InnerConfig, SBTMConfig
 from pinnflow.sbtm.integrators import TimeConfig
 from pinnflow.sbtm.solver import SBTMResult, SBTMState, Solver
@@ -108,17 +108,17 @@ def density_grid(target: Target, per_axis: int) -> tuple[np.ndarray, float] | No
 
 def diagnostics(target: Target, problem: FokkerPlanckProblem, grid: tuple[np.ndarray, float] | None):
     """`observe_extra(solver, state)` of the sampler: the columns listed in the module docstring."""
-    target_score = jax.grad(target.log_density)
+    value_and_score = jax.value_and_grad(target.log_density)
     schedule = problem.info["schedule"]
     log_Z = target.log_Z
+    pi_grid = None if grid is None else target_density(target, grid)
 
     def extra(solver: Solver, state: SBTMState) -> dict[str, jax.Array]:
         X = state.X
         t = state.k.astype(X.dtype) * solver.dt
         s = jax.vmap(solver.score_fn(state.params, t))(X)
-        g = jax.vmap(target_score)(X)
+        logp, g = jax.vmap(value_and_score)(X)
         gt = jax.vmap(problem.drift, in_axes=(0, None))(X, t)
-        logp = jax.vmap(target.log_density)(X)
         row = {"progress": schedule.progress(t), "fisher": jnp.mean(jnp.sum((s - g) ** 2, -1)),
                "fisher_t": jnp.mean(jnp.sum((s - gt) ** 2, -1)),
                "dissipation": jnp.mean(jnp.sum((s - gt) * (s - g), -1)),
@@ -128,7 +128,7 @@ def diagnostics(target: Target, problem: FokkerPlanckProblem, grid: tuple[np.nda
             row["fisher_exact"] = jnp.mean(jnp.sum((exact - g) ** 2, -1))
             row["dissipation_exact"] = jnp.mean(jnp.sum((s - gt) * (exact - g), -1))
         if grid is not None:
-            row.update(reconstruction_errors(X, t, grid, target, problem.log_rho))
+            row.update(reconstruction_errors(X, t, grid, pi_grid, problem.log_rho))
         return row
 
     return extra
@@ -195,10 +195,11 @@ def sample(target: Target, config: SamplerConfig, run_dir: str | Path | None = N
         raise ConfigError("config score: 'exact' needs the exact score of f_t (pass solution={'score': ...})")
     check_start(target, start_particles(target, config, problem))
     grid = density_grid(target, config.density_grid)
+    with precision(config.precision):  # the target's density on the grid, once, in the solve's precision
+        extra = diagnostics(target, problem, grid)
     tol = config.fisher_tol
     stop_when = None if tol is None else (lambda row: row["fisher"] < tol)
-    result = sbtm_solve(problem, config, run_dir, resume, progress, observe_extra=diagnostics(target, problem, grid),
-                        stop_when=stop_when)
+    result = sbtm_solve(problem, config, run_dir, resume, progress, observe_extra=extra, stop_when=stop_when)
     history = _add_kl_rate(result.history.copy())
     converged = tol is not None and bool(history["fisher"].iloc[-1] < tol)
     return SamplerResult(target, config, problem, result, history, converged, time.perf_counter() - t_wall)

@@ -114,10 +114,9 @@ def plot_diagnostics(histories: Mapping[str, pd.DataFrame], path: str | Path, ex
 
 
 def plot_sampling(target: Target, histories: Mapping[str, pd.DataFrame], particles: Mapping[str, np.ndarray],
-                  out: str | Path, solution: dict | None = None, t: float | None = None,
-                  exact: pd.DataFrame | None = None) -> list[Path]:
-    """`density.png` (d ≤ 2) and `diagnostics.png` in `out`; returns the paths written."""
-    del solution, t
+                  out: str | Path, exact: pd.DataFrame | None = None) -> list[Path]:
+    """`density.png` (d ≤ 2) and `diagnostics.png` in `out` (`exact`: closed-form KL / Fisher curves, columns
+    t, kl, fisher); returns the paths written."""
     out = Path(out)
     paths = [plot_diagnostics(histories, out / "diagnostics.png", exact)]
     p = plot_density(target, particles, out / "density.png")
