@@ -82,4 +82,4 @@ def resolve(problem: str | None, target: str | None, params: dict | None = None)
                          "target (--target file.py:name or package.module:name)")
     return get(problem, **params) if problem is not None else from_reference(target, **params)
 
-from problems import fokker_planck  # noqa: E402,F401
+from problems import datasets, fokker_planck  # noqa: E402,F401

@@ -5,7 +5,7 @@ Times are measured by `experiments/bench_startup_eval.py`, not here."""
 import subprocess
 import sys
 
-HEAVY = ("jax", "flax", "optax", "ott", "pandas", "matplotlib", "scipy", "jaxopt", "blackjax")
+HEAVY = ("jax", "flax", "optax", "ott", "pandas", "matplotlib", "scipy", "jaxopt", "blackjax", "ot")
 
 
 def _loaded_after(code: str) -> list[str]:

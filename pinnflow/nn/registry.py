@@ -41,6 +41,13 @@ def _fourier_mlp(d: int, d_out: int, cfg: NetworkConfig, T: float, rngs: nnx.Rng
                       num_freq=cfg.num_freq, t_max=T, scalar_output=scalar, rngs=rngs)
 
 
+@NETWORKS.register(name="mlp")
+def _mlp(d: int, d_out: int, cfg: NetworkConfig, T: float, rngs: nnx.Rngs, scalar: bool):
+    """A plain fully connected network of the input [x, t] (no time features; paper 002 §4)."""
+    return FourierMLP(d, d_out, width=cfg.width, depth=cfg.depth, activation=cfg.activation,
+                      num_freq=0, t_max=T, scalar_output=scalar, rngs=rngs)
+
+
 @NETWORKS.register(name="res_mlp")
 def _res_mlp(d: int, d_out: int, cfg: NetworkConfig, T: float, rngs: nnx.Rngs, scalar: bool):
     del T
