@@ -50,7 +50,7 @@ from experiments.framework import store
 from experiments.framework.aggregate import aggregate
 from experiments.framework.budget import Budget
 from experiments.framework.cells import TABLES, Cell, Context, Table
-from experiments.tables import table2, table3, table4  # noqa: F401  (importing a table registers it)
+from experiments.tables import paper002, table2, table3, table4  # noqa: F401  (importing registers a table)
 
 __all__ = ["RUNS", "run_table", "run_cell", "build_parser", "main"]
 
@@ -77,7 +77,7 @@ def run_table(table: str, budget: str | Path | Budget = "smoke", seeds: int | No
     elapsed, ETA`) goes to `log`."""
     tab = TABLES.get(table)
     budget = budget if isinstance(budget, Budget) else Budget.load(budget)
-    seeds = budget.seeds if seeds is None else int(seeds)
+    seeds = budget.seeds_for(table) if seeds is None else int(seeds)
     cells = tab.cells(seeds, problems, methods)
     results = Path(results)
     tag = store.tag(table, budget.name)

@@ -7,7 +7,7 @@ A budget (`experiments/configs/reproduce/<name>.yaml`, or any path) has the sect
 - `baseline`: the `BaselineBudget` fields of every baseline cell (`extra.<key>` for its `extra`);
 - `tables: {<table>: {config, baseline, params}}`: the same per table (`params`: the table's own knobs,
   e.g. `pretrain_steps`);
-- `seeds` (default 1) and a free-text `description`.
+- `seeds` (default 1; `tables.<t>.seeds` overrides it for one table) and a free-text `description`.
 
 Each section may have `methods: {<method>: {...}}` and `problems: {<problem>: {...}}` sub-sections applied
 on top (and nested: `problems.<p>.methods.<m>`). Later layers win:
@@ -28,7 +28,7 @@ __all__ = ["BUDGETS", "Budget", "flatten", "layer"]
 
 BUDGETS = Path(__file__).parents[1] / "configs" / "reproduce"
 SECTIONS = ("seeds", "config", "baseline", "tables", "description")
-TABLE_SECTIONS = ("config", "baseline", "params")
+TABLE_SECTIONS = ("config", "baseline", "params", "seeds")
 
 
 def flatten(d: dict, prefix: str = "") -> dict:
@@ -83,6 +83,11 @@ class Budget:
     @property
     def seeds(self) -> int:
         return int(self.data.get("seeds", 1))
+
+    def seeds_for(self, table: str) -> int:
+        """`tables.<table>.seeds` if given, else the budget's `seeds`."""
+        own = ((self.data.get("tables") or {}).get(table) or {}).get("seeds")
+        return self.seeds if own is None else int(own)
 
     def section(self, name: str, table: str, problem: str, method: str) -> dict:
         """The merged dotted keys of section `name` (config, baseline or params) for one cell."""

@@ -109,6 +109,13 @@ def check_inputs(dataset: Dataset, config: DiffusionConfig, lo: np.ndarray, hi: 
         raise ConfigError(f"data.name is {config.data.name!r} but the data set passed is {dataset.name!r}; set "
                           f"data.name={dataset.name!r} so that the run records what it learned from")
     x = check_data(dataset.draw(Stream.FIXED_DOMAIN_CHECK, 4096), dataset.dim, f"data set {dataset.name!r}")
+    e = config.eval.box
+    if e is not None:
+        inside = float(np.mean(np.all(np.abs(x) <= e, axis=1)))
+        if inside < 0.5:
+            raise ConfigError(f"eval.box: the histogram box [-{e:g}, {e:g}]^{dataset.dim} holds only "
+                              f"{100 * inside:.1f}% of the data set {dataset.name!r}; widen it (or null: the "
+                              "data set's box)")
     if config.loss.w_R > 0:
         inside = float(np.mean(np.all((x >= lo) & (x <= hi), axis=1)))
         if inside < 0.9:

@@ -65,6 +65,9 @@ def test_bad_data_is_refused_before_compiling():
         train(good, _cfg())
     with pytest.raises(ConfigError, match=r"holds only .*% of the data"):
         train(good, _cfg(data={"name": "mine"}, loss={"box": [[5.0, 5.0], [6.0, 6.0]]}))
+    far = Dataset.from_array("far", np.nan_to_num(x) + 10.0)
+    with pytest.raises(ConfigError, match=r"eval.box: the histogram box \[-4, 4\]\^2 holds only 0.0%"):
+        train(far, _cfg(data={"name": "far"}))
 
 
 @pytest.fixture(scope="module")
