@@ -2,6 +2,8 @@
 before anything compiles; training runs on the shared loop with per-term history, checkpoints, exact resume and
 reload; the potential network's score is curl-free and a rotational field's curl is measured."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,12 +14,13 @@ import problems.datasets as datasets
 from pinnflow.core.config import ConfigError
 from pinnflow.dataset import Dataset
 from pinnflow.diffusion import DiffusionConfig, load_run, train
-from pinnflow.diffusion.evaluate import curl, mean_curl, residual_value
+from pinnflow.diffusion.evaluate import curl, evaluate, mean_curl, residual_value
 from pinnflow.diffusion.samplers import time_grid
 from pinnflow.diffusion.train import build
 
 TINY = dict(optim=dict(steps=40, schedule_steps=40, chunk=20, checkpoint_every=20, batch_size=64),
-            loss=dict(w_R=1.0, collocation=64), network=dict(kind="mlp", width=16, depth=2, activation="softplus"))
+            loss=dict(w_R=1.0, collocation=64), network=dict(kind="mlp", width=16, depth=2, activation="softplus"),
+            sampler=dict(steps=50, fine_final=2), eval=dict(points=2000))
 
 
 def _cfg(**over):
@@ -97,6 +100,14 @@ def test_training_history_checkpoint_resume_and_reload(runs):
     x = loaded.sample("ode", 8, seed=3)
     np.testing.assert_allclose(x, resumed.sample("ode", 8, seed=3), rtol=1e-5, atol=1e-6)
     assert np.isfinite(residual_value(loaded, 256)[0])
+    # 40 steps leave the score near 0, so the reverse OU flow expands by about e^T: a wide box keeps the samples
+    wide = dataclasses.replace(loaded, config=loaded.config.override(["eval.box=1e6"]))
+    row, arrays = evaluate(wide, samples=2000, floors=("data",))
+    assert {"w2_ode_sde", "w2_ode_data", "w2_sde_data", "floor_data", "residual", "dsm", "curl"} <= set(row)
+    assert all(np.isfinite(row[k]) and row[k] >= 0 for k in ("w2_ode_sde", "w2_ode_data", "floor_data"))
+    assert row["kept_ode"] == 1.0 and row["kept_data"] == 1.0 and arrays["hist_ode"].shape == (64, 64)
+    with pytest.raises(ValueError, match="none of the 2000 samples"):  # all of them left the default box
+        evaluate(loaded, samples=2000)
 
 
 def test_potential_scores_are_curl_free_and_curl_is_measured(runs):

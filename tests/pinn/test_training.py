@@ -153,11 +153,19 @@ def test_bad_target_is_caught_before_compiling():
         pf.train(bad, small_config("log_ce", 50), progress=False)
 
 
-def test_cli_train_evaluate_sample(tmp_path, capsys):
+def test_cli_list_and_unknown_problem(tmp_path, capsys):
     from pinnflow.cli import main
 
     assert main(["list"]) == 0
     assert "log_ce_anneal" in capsys.readouterr().out
+    assert main(["train", "--problem", "nope", "--loss", "log_ce", "--out", str(tmp_path / "x")]) == 2
+    assert "available" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # tests/cli/test_cli.py runs train/evaluate/sample/finetune from the CLI in the default suite
+def test_cli_train_evaluate_sample(tmp_path, capsys):
+    from pinnflow.cli import main
+
     out = tmp_path / "run"
     args = ["train", "--problem", "gaussian", "--loss", "log_ce", "--out", str(out), "--quiet", "--set",
             *SMALL, "optim.steps=100"]
@@ -171,8 +179,6 @@ def test_cli_train_evaluate_sample(tmp_path, capsys):
                  "gn.batch_size=64", "gn.val_batch_size=128"]) == 0
     assert "Gauss-Newton (cg): 2 steps" in capsys.readouterr().out
     assert main(["evaluate", str(out / "finetune"), "-n", "300"]) == 0
-    assert main(["train", "--problem", "nope", "--loss", "log_ce", "--out", str(tmp_path / "x")]) == 2
-    assert "available" in capsys.readouterr().err
 
 
 def test_z_init_from_a_prior_importance_sampling_estimate():
