@@ -27,7 +27,7 @@ from pinnflow.core.config import (
     need,
 )
 from pinnflow.core.precision import PRECISIONS
-from pinnflow.diffusion.losses import PARAMETRISATIONS, REGULARISERS, TIME_SAMPLING, WEIGHTINGS
+from pinnflow.diffusion.losses import BASES, PARAMETRISATIONS, REGULARISERS, TIME_SAMPLING, WEIGHTINGS
 from pinnflow.diffusion.sdes import SDES, ForwardSDE
 from pinnflow.nn import NetworkConfig
 from pinnflow.operators import BACKENDS
@@ -69,9 +69,11 @@ class DataConfig(Section):
 @dataclass
 class DiffusionLossConfig(Section):
     """L = L_DSM(λ) + w_R · R̃ (+ w_R · boundary_weight · mean exp(2φ) on ∂Ω, the reference code's boundary
-    term; 0 in the paper). `box`: Ω as [[lo...], [hi...]] (null: the data set's box)."""
+    term; 0 in the paper). `box`: Ω as [[lo...], [hi...]] (null: the data set's box). `base`: a name in
+    `BASES` added to the network (`none`: the paper's plain network)."""
 
     parametrisation: str = "potential"
+    base: str = "none"
     weighting: str = "likelihood"
     time_sampling: str = "uniform"
     t_min: float = 1e-4
@@ -85,6 +87,7 @@ class DiffusionLossConfig(Section):
 
     def validate(self, where: str = "loss.") -> None:
         check_name(PARAMETRISATIONS, self.parametrisation, f"{where}parametrisation")
+        check_name(BASES, self.base, f"{where}base")
         check_name(WEIGHTINGS, self.weighting, f"{where}weighting")
         check_name(TIME_SAMPLING, self.time_sampling, f"{where}time_sampling")
         check_name(REGULARISERS, self.regulariser, f"{where}regulariser")

@@ -3,6 +3,12 @@ registries they are chosen from (each name lists the choices when unknown):
 
 - `PARAMETRISATIONS`: `potential` (a scalar network φ(x, t), score ∇φ, conservative by construction; §2.3)
   or `score` (a vector network s(x, t), the usual choice; its curl need not vanish, Fig. 1).
+- `BASES`: a fixed function added to the potential, φ = network + base: `none` (the paper's), or `gaussian`,
+  the log-density of the data's Gaussian approximation N(m, c I) carried by the forward SDE,
+  log N(x; α(t) m, (α(t)² c + σ(t)²) I), with m and c (the mean per-coordinate variance) from a fixed draw of
+  the data. It solves the log-FP equation exactly (zero residual), so an untrained network already samples the
+  Gaussian approximation instead of letting the reverse flow expand (by up to e^T for the OU SDE), and the
+  network learns only the correction.
 - `WEIGHTINGS` λ(t): `likelihood` (g(t)², the paper's; = 1 for its OU SDE), `sigma2` (σ(t)²), `one`.
 - `TIME_SAMPLING` of t for DSM: `uniform` on [t_min, T] (the paper's text) or `beta12` (t_min + (T − t_min)·B,
   B ~ Beta(1, 2), which the authors' code uses; more weight near t = 0 where the data's detail is).
@@ -22,13 +28,14 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from pinnflow.core.registry import Registry
 from pinnflow.diffusion.sdes import ForwardSDE
 from pinnflow.operators import EXACT, Backend
 from pinnflow.pde import log_fp, score_fp
 
-__all__ = ["Parametrisation", "PARAMETRISATIONS", "WEIGHTINGS", "TIME_SAMPLING", "REGULARISERS", "dsm_point",
+__all__ = ["Parametrisation", "PARAMETRISATIONS", "BASES", "WEIGHTINGS", "TIME_SAMPLING", "REGULARISERS", "dsm_point",
            "Fields"]
 
 Field = Callable[[jax.Array, jax.Array], jax.Array]
@@ -50,16 +57,39 @@ class Parametrisation:
     scalar: bool
     regularisers: tuple[str, ...]
 
-    def fields(self, model) -> Fields:
+    def fields(self, model, base: Field | None = None) -> Fields:
+        """φ = network (+ base) and its score; a score network's output (+ ∇base)."""
         if self.scalar:
-            phi = lambda x, t: model(x, t)  # noqa: E731
+            phi = (lambda x, t: model(x, t)) if base is None else (lambda x, t: model(x, t) + base(x, t))
             return Fields(phi, lambda x, t: jax.grad(phi)(x, t))
-        return Fields(None, lambda x, t: model(x, t))
+        if base is None:
+            return Fields(None, lambda x, t: model(x, t))
+        return Fields(None, lambda x, t: model(x, t) + jax.grad(base)(x, t))
 
 
 PARAMETRISATIONS: Registry[Parametrisation] = Registry("parametrisation")
 PARAMETRISATIONS.register(lambda: Parametrisation("potential", True, ("log_fp", "score_fp")), name="potential")
 PARAMETRISATIONS.register(lambda: Parametrisation("score", False, ("score_fp",)), name="score")
+
+BASES: Registry[Callable] = Registry("base")
+"""Bases of the potential by name; each entry is a factory `(sde, data (n, d) array) -> base(x, t) or None`."""
+
+
+def _gaussian_base(sde: ForwardSDE, data: np.ndarray) -> Field:
+    m, c = np.mean(data, axis=0), float(np.mean(np.var(data, axis=0)))
+    d = m.size
+
+    def base(x, t):
+        a = sde.alpha(t)
+        v = a**2 * c + sde.sigma(t) ** 2
+        r = x - a * jnp.asarray(m, x.dtype)
+        return -0.5 * (r @ r) / v - 0.5 * d * jnp.log(2 * jnp.pi * v)
+
+    return base
+
+
+BASES.register(lambda sde, data: None, name="none")
+BASES.register(_gaussian_base, name="gaussian")
 
 WEIGHTINGS: Registry[Callable[[ForwardSDE, jax.Array], jax.Array]] = Registry("weighting")
 """λ(t) by name; each entry is a zero-argument factory returning `(sde, t) -> λ(t)`."""

@@ -36,6 +36,7 @@ from pinnflow.core.rundir import CONFIG, Progress, RunDir
 from pinnflow.dataset import Dataset, check_data
 from pinnflow.diffusion.config import RESUMABLE, DiffusionConfig
 from pinnflow.diffusion.losses import (
+    BASES,
     PARAMETRISATIONS,
     REGULARISERS,
     TIME_SAMPLING,
@@ -50,7 +51,7 @@ from pinnflow.nn import network
 from pinnflow.operators import backend
 from pinnflow.optim.adam import learning_rate_schedule, make_optimizer
 
-__all__ = ["DiffusionRun", "TrainState", "train", "load_run", "build", "make_loss_fn", "collocation_box",
+__all__ = ["DiffusionRun", "TrainState", "train", "load_run", "build", "make_loss_fn", "collocation_box", "base_of",
            "TrainingDiverged"]
 
 
@@ -72,13 +73,15 @@ class DiffusionRun:
     params: nnx.State
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     run_dir: Path | None = None
+    base: Callable | None = None
     step: int = 0
     train_seconds: float = 0.0
     seconds_per_it: float = float("nan")
 
     def fields(self, params: nnx.State | None = None) -> Fields:
         """φ (None for a score network) and the score s = ∇φ, functions of one point (x (d,), t)."""
-        return self.parametrisation.fields(nnx.merge(self.graphdef, self.params if params is None else params))
+        return self.parametrisation.fields(nnx.merge(self.graphdef, self.params if params is None else params),
+                                           self.base)
 
     def sample(self, kind: str, n: int, seed: int = 0, x_T=None) -> np.ndarray:
         """n samples at t_end from the `ode` or `sde` sampler (config.sampler), seeded by `seed`."""
@@ -137,6 +140,13 @@ def build(dataset: Dataset, config: DiffusionConfig, *, abstract: bool = False):
     return sde, par, graphdef, params
 
 
+def base_of(dataset: Dataset, config: DiffusionConfig, sde: ForwardSDE) -> Callable | None:
+    """The potential's fixed base (`loss.base`), its data statistics from a fixed draw (reproducible on load)."""
+    if config.loss.base == "none":
+        return None
+    return BASES.get(config.loss.base, sde=sde, data=dataset.draw(Stream.FIXED_DOMAIN_CHECK, 10_000))
+
+
 def _training_draw(dataset: Dataset, config: DiffusionConfig) -> Callable[[jax.Array, int], jax.Array]:
     """x₀ batches: fresh draws, or resamples of a fixed training set of `data.size` draws."""
     if config.data.size is None:
@@ -146,7 +156,7 @@ def _training_draw(dataset: Dataset, config: DiffusionConfig) -> Callable[[jax.A
 
 
 def make_loss_fn(config: DiffusionConfig, sde: ForwardSDE, par: Parametrisation, graphdef: nnx.GraphDef,
-                 draw: Callable, lo: np.ndarray, hi: np.ndarray):
+                 draw: Callable, lo: np.ndarray, hi: np.ndarray, base: Callable | None = None):
     """loss(params, key) -> (L, {"dsm", "residual", "boundary"}); the residual terms only when w_R > 0."""
     lc = config.loss
     B, C, d = config.optim.batch_size, lc.collocation, lo.size
@@ -158,7 +168,7 @@ def make_loss_fn(config: DiffusionConfig, sde: ForwardSDE, par: Parametrisation,
     boundary = regularise and lc.boundary_weight > 0 and par.scalar
 
     def loss(params, key):
-        fields = par.fields(nnx.merge(graphdef, params))
+        fields = par.fields(nnx.merge(graphdef, params), base)
         k0, kt, ke, kx, ks, kb, kf = jax.random.split(key, 7)
         dtype = jax.tree_util.tree_leaves(params)[0].dtype
         x0 = draw(k0, B).astype(dtype)
@@ -201,7 +211,8 @@ def train(dataset: Dataset, config: DiffusionConfig, run_dir: str | Path | None 
         sde, par, graphdef, params = build(dataset, config)
         tx = make_optimizer(o)
         lr_at = learning_rate_schedule(o)
-        loss_fn = make_loss_fn(config, sde, par, graphdef, _training_draw(dataset, config), lo, hi)
+        base = base_of(dataset, config, sde)
+        loss_fn = make_loss_fn(config, sde, par, graphdef, _training_draw(dataset, config), lo, hi, base)
 
         def step(state: TrainState, aux):
             del aux
@@ -220,7 +231,8 @@ def train(dataset: Dataset, config: DiffusionConfig, run_dir: str | Path | None 
             diverged_hint="Lower optim.lr, enable optim.clip_norm, raise loss.t_min or lower loss.w_R.")
         prog: Progress = result.progress
         return DiffusionRun(config, dataset, sde, par, graphdef, result.state.params, pd.DataFrame(prog.history),
-                            None if rundir is None else rundir.path, prog.step, prog.seconds, prog.seconds_per_it)
+                            None if rundir is None else rundir.path, base, prog.step, prog.seconds,
+                            prog.seconds_per_it)
 
 
 def load_run(run_dir: str | Path, dataset: Dataset | None = None) -> DiffusionRun:
@@ -238,4 +250,4 @@ def load_run(run_dir: str | Path, dataset: Dataset | None = None) -> DiffusionRu
         sde, par, graphdef, params = build(dataset, config, abstract=True)
         trees, prog = rundir.load({"params": params})
     return DiffusionRun(config, dataset, sde, par, graphdef, trees["params"], pd.DataFrame(prog.history),
-                        rundir.path, prog.step, prog.seconds, prog.seconds_per_it)
+                        rundir.path, base_of(dataset, config, sde), prog.step, prog.seconds, prog.seconds_per_it)

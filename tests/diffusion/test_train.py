@@ -12,6 +12,7 @@ from flax import nnx
 
 import problems.datasets as datasets
 from pinnflow.core.config import ConfigError
+from pinnflow.core.precision import precision
 from pinnflow.dataset import Dataset
 from pinnflow.diffusion import DiffusionConfig, load_run, train
 from pinnflow.diffusion.evaluate import curl, evaluate, mean_curl, residual_value
@@ -127,3 +128,24 @@ def test_time_grid_refines_the_final_stretch():
     assert np.allclose(np.diff(ts[:791]), -0.0125) and np.allclose(np.diff(ts[790:]), -0.00125)
     with pytest.raises(ValueError):
         time_grid(1.0, 1.0, 10)
+
+
+def test_gaussian_base_solves_the_log_fp_equation_and_keeps_an_untrained_model_sampling():
+    """φ = network + log N(x; α m, (α² c + σ²) I): zero residual when the network is 0, and an untrained network's
+    samples stay near the data's Gaussian approximation instead of expanding by e^T (the plain network)."""
+    from pinnflow.diffusion.losses import BASES, REGULARISERS, Fields
+
+    ds = datasets.get("gaussian")
+    cfg = _cfg(data={"name": "gaussian"}, loss={"base": "gaussian"}, optim={"steps": 1})
+    sde = cfg.forward_sde()
+    with precision("float64"):
+        base = BASES.get("gaussian", sde=sde, data=ds.draw(0, 20_000))
+        f = Fields(base, jax.grad(base))
+        x = jax.random.uniform(jax.random.PRNGKey(1), (16, 2), minval=-3, maxval=3)
+        r = jax.vmap(lambda a, b: REGULARISERS.get("log_fp")(f, sde, a, b))(x, jnp.linspace(0.01, 10, 16))
+        assert float(jnp.max(jnp.abs(r))) < 1e-8
+    run = train(ds, cfg, progress=False)
+    y = run.sample("ode", 2000, seed=0)
+    assert np.all(np.abs(y.mean(0) - np.array([0.5, -0.5])) < 0.1) and np.all(np.abs(y.std(0) - 0.5) < 0.1)
+    with pytest.raises(ConfigError, match="loss.base"):
+        _cfg(loss={"base": "laplace"})
