@@ -14,7 +14,9 @@ spread and the noise floors beside them:
 3. the ODE's quality W2²(ODE, data) is best at a moderate w_R (0.1 or 1; Table 2).
 
 A step between neighbouring w_R counts as resolved when the difference of the means exceeds twice the larger
-of (the standard error of the difference, the data noise floor).
+of (the standard error of the difference, the data noise floor). Verdicts: `holds` (every step in the claimed
+direction), `holds where resolved` (the steps against it are all unresolved, some step for it is resolved),
+`not resolved` (no step is resolved and some go against it), `fails` (a resolved step goes against it).
 """
 
 from __future__ import annotations
@@ -67,8 +69,9 @@ def pattern(df: pd.DataFrame) -> pd.DataFrame:
             steps = [_step(by[a][metric], by[b][metric], floor) for a, b in zip(METHODS[:-1], METHODS[1:], strict=True)]
             agree = [np.sign(d) == want for d, _, _ in steps]
             resolved = [r for *_, r in steps]
-            verdict = ("holds" if all(agree) else "holds at resolved steps" if all(a for a, r in zip(agree, resolved,
-                       strict=True) if r) else "fails")
+            against = [r for a, r in zip(agree, resolved, strict=True) if not a]
+            verdict = ("holds" if all(agree) else "fails" if any(against)
+                       else "holds where resolved" if any(resolved) else "not resolved")
             out.append({"data": p, "claim": claim, "verdict": verdict,
                         "steps (mean diff / noise)": "; ".join(f"{d:+.2e}/{s:.1e}{'' if r else ' (unresolved)'}"
                                                               for d, s, r in steps)})
