@@ -40,6 +40,10 @@ def test_pattern_verdicts():
     df = pd.DataFrame(rows)
     v = pattern(df)
     assert set(v.verdict) == {"holds"} and len(v) == 9
+    df2 = df.copy()
+    df2.loc[(df2.problem == "circles") & (df2.method == "w0"), "w2_ode_data"] = 0.00505  # w0.1 by a hair
+    assert pattern(df2).set_index(["data", "claim"]).verdict[
+        "circles", "ODE quality best at moderate w_R (0.1 or 1)"] == "holds on the means, not resolved"
     df.loc[(df.problem == "circles") & (df.method == "w10"), "w2_ode_sde"] = 0.05  # the gap grows at w_R = 10
     df.loc[(df.problem == "checkerboard") & (df.method == "w1"), "w2_ode_sde"] = 0.00505  # up, within the noise
     df.loc[(df.problem == "mixture") & (df.method == "w0"), "w2_ode_data"] = 0.001  # ODE best without R
