@@ -21,6 +21,7 @@ class Stream:
     TRAJECTORIES = 7  # trajectory-cache refreshes (App. D.1)
     FINETUNE = 17  # Gauss–Newton batches
     LBFGS = 31  # L-BFGS batches
+    TRAINING_SET = 101  # a diffusion model's fixed training set of data draws (`data.size`)
     FIXED_PRIOR_IS = 20240  # the prior importance-sampling estimate of log Z for z_init = "prior_is"
     FIXED_DOMAIN_CHECK = 1  # the points on which a target density is checked before compiling
 

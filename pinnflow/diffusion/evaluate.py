@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from pinnflow.core.precision import precision
-from pinnflow.diffusion.losses import REGULARISERS, TIME_SAMPLING, WEIGHTINGS, Fields, dsm_point
+from pinnflow.diffusion.losses import REGULARISERS, TIME_SAMPLING, WEIGHTINGS, dsm_point
 from pinnflow.diffusion.train import DiffusionRun, collocation_box
 from pinnflow.metrics.histogram import HistogramGrid, histogram, w2_squared
 from pinnflow.operators import EXACT
@@ -87,7 +87,7 @@ def mean_curl(run: DiffusionRun, t: float | None = None, points: int = 64) -> tu
     lo, hi = collocation_box(run.dataset, run.config)
     t = run.config.loss.t_min if t is None else t
     with precision(run.config.precision):
-        score: Fields = run.fields().score
+        score = run.fields().score
         axes = [np.linspace(a, b, points) for a, b in zip(lo, hi, strict=True)]
         mesh = np.stack(np.meshgrid(*axes[:2], indexing="xy"), -1).reshape(-1, 2)
         if lo.size > 2:  # other coordinates at the box centre

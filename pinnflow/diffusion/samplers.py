@@ -14,6 +14,7 @@ bounded for millions of samples; a batch's noise comes from `fold_in(key, batch 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +23,7 @@ import numpy as np
 from pinnflow.core.registry import Registry
 from pinnflow.diffusion.sdes import ForwardSDE
 
-__all__ = ["time_grid", "SAMPLERS", "sample"]
+__all__ = ["time_grid", "ReverseStep", "SAMPLERS", "sample"]
 
 Field = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -41,34 +42,35 @@ def time_grid(T: float, t_end: float, steps: int, fine_final: int = 0) -> np.nda
     return ts
 
 
-def _sde_step(score: Field, sde: ForwardSDE):
-    def step(x, t, dt, z, noisy):
-        drift = jax.vmap(sde.drift, (0, None))(x, t) - sde.g(t) ** 2 * jax.vmap(score, (0, None))(x, t)
-        return x - dt * drift + noisy * sde.g(t) * jnp.sqrt(dt) * z
+@dataclass(frozen=True)
+class ReverseStep:
+    """One reverse-time step x ← x − Δt (f(x, t) − c g(t)² s(x, t)) [+ g(t) √Δt z if `stochastic`]: c = 1 with
+    noise is Euler–Maruyama for the reverse SDE (7), c = ½ without is Euler for the probability-flow ODE (10)."""
 
-    return step
+    score_factor: float
+    stochastic: bool
+
+    def __call__(self, score: Field, sde: ForwardSDE):
+        def step(x, t, dt, z, noisy):
+            drift = jax.vmap(sde.drift, (0, None))(x, t) - self.score_factor * sde.g(t) ** 2 * jax.vmap(
+                score, (0, None))(x, t)
+            x = x - dt * drift
+            return x + noisy * sde.g(t) * jnp.sqrt(dt) * z if self.stochastic else x
+
+        return step
 
 
-def _ode_step(score: Field, sde: ForwardSDE):
-    def step(x, t, dt, z, noisy):
-        del z, noisy
-        return x - dt * (jax.vmap(sde.drift, (0, None))(x, t) - 0.5 * sde.g(t) ** 2 * jax.vmap(score, (0, None))(x, t))
-
-    return step
-
-
-SAMPLERS: Registry[Callable] = Registry("sampler")
-"""Reverse-time steps by name (`sde`, `ode`); each entry is a zero-argument factory of `(score, sde) -> step`."""
-SAMPLERS.register(lambda: _sde_step, name="sde")
-SAMPLERS.register(lambda: _ode_step, name="ode")
-STOCHASTIC = {"sde": True, "ode": False}
+SAMPLERS: Registry[ReverseStep] = Registry("sampler")
+"""Reverse-time steps by name (`sde`, `ode`); `SAMPLERS.get(name)` is a `ReverseStep`."""
+SAMPLERS.register(lambda: ReverseStep(1.0, True), name="sde")
+SAMPLERS.register(lambda: ReverseStep(0.5, False), name="ode")
 
 
 def sample(kind: str, score: Field, sde: ForwardSDE, n: int, d: int, key: jax.Array, ts: np.ndarray,
            batch: int = 65536, x_T: jax.Array | None = None, dtype=None) -> np.ndarray:
     """n samples at t = ts[-1] from the `kind` sampler started at the prior (or at `x_T`), as a NumPy array."""
-    step = SAMPLERS.get(kind)(score, sde)
-    noisy_run = STOCHASTIC[kind]
+    rev = SAMPLERS.get(kind)
+    step, noisy_run = rev(score, sde), rev.stochastic
     dtype = dtype or jnp.result_type(float)
     ts_j = jnp.asarray(ts, dtype)
     dts = ts_j[:-1] - ts_j[1:]

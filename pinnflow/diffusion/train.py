@@ -151,7 +151,7 @@ def _training_draw(dataset: Dataset, config: DiffusionConfig) -> Callable[[jax.A
     """x₀ batches: fresh draws, or resamples of a fixed training set of `data.size` draws."""
     if config.data.size is None:
         return dataset.sample
-    fixed = jnp.asarray(dataset.draw(config.seed + Stream.EVALUATE + 100, config.data.size))
+    fixed = jnp.asarray(dataset.draw(config.seed + Stream.TRAINING_SET, config.data.size))
     return lambda key, n: fixed[jax.random.randint(key, (n,), 0, fixed.shape[0])]
 
 
