@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["FokkerPlanckProblem", "Diffusion", "psd_sqrt"]
+__all__ = ["FokkerPlanckProblem", "Diffusion", "psd_sqrt", "potential_problem"]
 
 # the same field types as pinnflow.pde.diffusion (not imported: this module sits at layer 0, like target.py)
 ScalarField = Callable[[jax.Array, jax.Array], jax.Array]  # (x (d,), t) -> ()
@@ -62,6 +62,9 @@ class FokkerPlanckProblem:
     - optional exact solution: `mean(t) -> (d,)`, `cov(t) -> (d, d)`, `log_rho(x, t) -> ()`,
       `score(x, t) -> (d,)`, `entropy(t) -> ()` (the differential entropy −∫ρ log ρ, paper 000 eq. 21).
     - `particles = (N, k)` for N particles in k spatial dimensions (d = N·k, particle-major: x = (x⁽¹⁾, …, x⁽ᴺ⁾)).
+    - `potential(x (d,)) -> ()`: V when the problem is a Wasserstein gradient flow ∂_tρ = ∇·(ρ∇V) + βΔρ
+      (paper 004 eq. 5): then the drift must be −∇V and D the scalar β (checked at a sample of ρ0); built by
+      `potential_problem`. Solvers of the free energy (`pinnflow.wgf`) need it.
     - `info`: parameters, paper references and further exact facts (e.g. marginals).
 
     Checked once at construction (before anything compiles); a problem raises `ValueError` naming itself.
@@ -81,6 +84,7 @@ class FokkerPlanckProblem:
     score: VectorField | None = None
     entropy: OfTime | None = None
     particles: tuple[int, int] | None = None
+    potential: Callable[[jax.Array], jax.Array] | None = None
     info: dict = field(default_factory=dict)
 
     # ---------------------------------------------------------------------------------------- validation
@@ -145,6 +149,34 @@ class FokkerPlanckProblem:
             if not np.all(np.isfinite(np.asarray(bx))):
                 fail(f"drift is not finite at a sample of ρ0 at t = {t}")
         self._check_exact(x0, float(val))
+        if self.potential is not None:
+            self._check_potential(xs)
+
+    def _check_potential(self, xs: jax.Array) -> None:
+        fail = self._fail
+        if not callable(self.potential):
+            fail(f"potential must be callable or None, got {type(self.potential).__name__}")
+        if callable(self.D) or np.ndim(self.D) != 0 or not float(self.D) > 0:
+            fail(f"a problem with a potential needs D = β, a positive constant scalar (∂_tρ = ∇·(ρ∇V) + βΔρ), "
+                 f"got D = {self.D!r}")
+        for x in xs:
+            v = self._call(self.potential, "potential", x)
+            if jnp.shape(v) != ():
+                fail(f"potential must return a scalar for one point of shape ({self.dim},), got {jnp.shape(v)}")
+            if not np.isfinite(float(v)):
+                fail(f"potential is not finite at a sample of ρ0 (V = {float(v)})")
+            g = np.asarray(jax.grad(self.potential)(x), dtype=np.float64)
+            b = np.asarray(self.drift(x, _default_float(0.0)), dtype=np.float64)
+            if not np.allclose(b, -g, rtol=1e-4, atol=1e-5 * (1.0 + np.abs(g).max())):
+                fail(f"the drift must be −∇V for a problem with a potential; at a sample of ρ0 the largest "
+                     f"difference is {np.abs(b + g).max():.3g}")
+
+    @property
+    def beta(self) -> float:
+        """β of ∂_tρ = ∇·(ρ∇V) + βΔρ (the scalar D) for a problem with a potential."""
+        if self.potential is None:
+            raise ValueError(f"Fokker-Planck problem {self.name!r} has no potential (not a gradient flow)")
+        return float(self.D)
 
     def _call(self, fn, nm: str, *args):
         try:
@@ -246,3 +278,24 @@ class FokkerPlanckProblem:
         exact = [nm for nm in ("mean", "cov", "log_rho", "score", "entropy") if getattr(self, nm) is not None]
         return (f"FokkerPlanckProblem(name={self.name!r}, dim={self.dim}, T={self.T}, "
                 f"particles={self.particles}, exact={exact})")
+
+
+def potential_problem(name: str, dim: int, potential: Callable[[jax.Array], jax.Array], beta: float, T: float,
+                      log_rho0: LogDensity0, sample0: Sampler, **exact) -> FokkerPlanckProblem:
+    """∂_tρ = ∇·(ρ∇V) + βΔρ (paper 004 eq. 5; the law of dX = −∇V dt + √(2β) dW): a `FokkerPlanckProblem` with
+    drift −∇V, D = β and `potential = V`. `exact`: any of the optional fields (mean, cov, log_rho, score,
+    entropy, score0, info). Raises `ValueError` for β ≤ 0 or a V that is not finite at samples of ρ0."""
+    try:
+        beta = float(beta)
+    except (TypeError, ValueError):
+        raise ValueError(f"Fokker-Planck problem {name!r}: beta must be a positive number, got {beta!r}") from None
+    if not (np.isfinite(beta) and beta > 0):
+        raise ValueError(f"Fokker-Planck problem {name!r}: beta must be finite and > 0, got {beta!r}")
+    grad_v = jax.grad(potential)
+
+    def drift(x: jax.Array, t) -> jax.Array:
+        del t
+        return -grad_v(x)
+
+    return FokkerPlanckProblem(name=name, dim=dim, drift=drift, D=beta, T=T, log_rho0=log_rho0, sample0=sample0,
+                               potential=potential, **exact)

@@ -14,7 +14,7 @@ LAYERS = {
     "core": 0, "distributions": 0, "target": 0, "fokker_planck": 0,
     "operators": 1, "pde": 2, "nn": 2, "dynamics": 3, "metrics": 3, "optim": 3,
     "gradient_flow": 0, "dataset": 0, "diffusion": 4,
-    "pinn": 4, "baselines": 4, "sbtm": 4, "fpe": 5, "sampling": 5, "viz": 5, "cli": 6,
+    "pinn": 4, "baselines": 4, "sbtm": 4, "wgf": 4, "fpe": 5, "sampling": 5, "viz": 5, "cli": 6,
 }
 
 

@@ -16,7 +16,9 @@ quantity does not exist for the method, e.g. an entropy from an SDE ensemble, or
 
 Registered: `sbtm` (`pinnflow.sbtm`), `sde` (Euler–Maruyama ensemble, `pinnflow.baselines.sde_ensemble`),
 `noise_free` (the same ensemble with D = 0: dX = b dt, the paper's "noise-free" curves), `pinn` (the `log_fp`
-residual with the drift fixed, `pinnflow.pinn.fokker_planck`). A new method is a `Method` registered with
+residual with the drift fixed, `pinnflow.pinn.fokker_planck`), `wgf` (paper 004: a normalizing flow moved along
+the Wasserstein gradient flow of the free energy, for problems with a potential; `pinnflow.wgf`). A new method
+is a `Method` registered with
 `METHODS.register(Method(...), name=...)`.
 """
 
@@ -39,6 +41,7 @@ from pinnflow.core.registry import Registry
 from pinnflow.fokker_planck import FokkerPlanckProblem
 from pinnflow.pinn import fokker_planck as pinn_fp
 from pinnflow.sbtm import SBTMConfig, solve
+from pinnflow.wgf.config import WGFConfig
 
 __all__ = ["COLUMNS", "Method", "MethodResult", "METHODS", "SDEConfig", "save_times", "standard_table"]
 
@@ -202,5 +205,21 @@ METHODS.register(Method(pinn_fp.PINNFPConfig, _run_pinn, "the log-FP residual wi
                  name="pinn")
 METHODS.register(Method(SDEConfig, _run_sde, "Euler-Maruyama ensemble of the SDE (moments; no density)"),
                  name="sde")
+
+
+def _run_wgf(problem: FokkerPlanckProblem, config, run_dir: Path | None, resume: bool,
+             progress: bool | None) -> MethodResult:
+    from pinnflow.wgf import solve as wgf_solve
+
+    r = wgf_solve(problem, config, run_dir=run_dir, resume=resume, progress=progress)
+    h = r.history.copy()
+    h["n_particles"] = config.eval.samples
+    y, _ = r.sample(config.eval.samples, jax.random.PRNGKey(config.seed))
+    return MethodResult(standard_table(h), y, r.wall_seconds, r)
+
+
+METHODS.register(Method(WGFConfig, _run_wgf, "a normalizing flow on the Wasserstein gradient flow of the free "
+                        "energy (paper 004 Algorithm 1; potential problems only): density and samples at every t"),
+                 name="wgf")
 METHODS.register(Method(SDEConfig, _run_noise_free, "the deterministic dynamics dX = b dt (D = 0), the "
                         "paper's noise-free curves"), name="noise_free")
