@@ -7,7 +7,7 @@
     python -m experiments.paper004 styblinski --budget cpu   # §6.2.1, §6.3: d = 30 marginals vs the 1-D SDE
     python -m experiments.paper004 rosenbrock --budget cpu   # §6.2.2: d = 10 samples (no closed form)
     python -m experiments.paper004 compare --budget cpu      # wgf, sbtm, pinn, sde on the 2-D OU and the 10-D case
-    python -m experiments.paper004 report                    # experiments/results/paper004_report.md
+    python -m experiments.paper004 report                    # experiments/results/paper004/report_<budget>.md
 
 Each experiment is a YAML file `experiments/configs/paper004/<name>.yaml` with `budgets.<budget>`: per run a
 problem, its parameters and `key=value` overrides of `WGFConfig` (`compare` uses `experiments.paper000`'s
@@ -174,8 +174,8 @@ def run_styblinski(budget: str, progress=None) -> pd.DataFrame:
                          "w1_reference_floor": wasserstein1_1d(ref2[t], ref[t]),
                          "mean": float(pooled.mean()), "mean_ref": float(ref[t].mean()),
                          "std": float(pooled.std()), "std_ref": float(ref[t].std()),
-                         "coordinate_15_w1": wasserstein1_1d(y[:, 14], ref[t])})
-            marg[(name, t)] = (y[:, 14], ref[t])
+                         "coordinate_15_w1": wasserstein1_1d(y[:, min(14, y.shape[1] - 1)], ref[t])})
+            marg[(name, t)] = (y[:, min(14, y.shape[1] - 1)], ref[t])
         rows[-1]["seconds"] = float(r.history["seconds"].max())
     table = pd.DataFrame(rows)
     out.mkdir(parents=True, exist_ok=True)
@@ -288,7 +288,8 @@ def write_report(budget: str = "cpu") -> str:
             lines += [f"## Four solvers on `{name[len('compare_'):]}` at T", "",
                       markdown(last[cols]), "", f"Full table and figures: `{name}_{budget}/`.", ""]
     text = "\n".join(lines) + "\n"
-    (Path(__file__).parent / "results" / f"paper004_{budget}_report.md").write_text(text)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"report_{budget}.md").write_text(text)
     return text
 
 
