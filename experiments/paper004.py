@@ -47,12 +47,14 @@ def _budget(name: str, budget: str) -> dict:
 
 
 def _solve(run: dict, out: Path, progress):
-    """One WGF run from a budget entry {problem, params, overrides}; resumes (or reuses) `out/run`."""
+    """One WGF run from a budget entry {problem, params, overrides, run_dir}; resumes (or reuses) `out/run`, or
+    `RESULTS/<run_dir>` when given (e.g. the same run made by `compare`: its config must be the same)."""
     import problems.fokker_planck as F
 
     problem = F.get(run["problem"], **dict(run.get("params") or {}))
     cfg = WGFConfig().override(list(run.get("overrides") or []))
-    r = solve(problem, cfg, run_dir=out / "run", resume=True, progress=progress)
+    run_dir = RESULTS / run["run_dir"] if run.get("run_dir") else out / "run"
+    r = solve(problem, cfg, run_dir=run_dir, resume=True, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     r.history.to_csv(out / "history.csv", index=False)
     return r

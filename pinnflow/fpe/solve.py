@@ -101,9 +101,9 @@ def solve(problem: FokkerPlanckProblem | str, method: str = "sbtm", config: Conf
           out: str | Path | None = None, resume: bool = False, progress: bool | None = None,
           plot: bool = False) -> Solution:
     """Solve `problem` (an instance or a registered name with `problem_params`) by `method` (a name in
-    `METHODS`: sbtm, sde, noise_free, pinn) with `config` (instance, YAML path or None for the defaults) and
+    `METHODS`: sbtm, sde, noise_free, pinn, wgf) with `config` (instance, YAML path or None for the defaults) and
     `overrides` (`key=value`). Writes to `out` when given (see the module docstring; `resume=True` continues
-    an sbtm/pinn run there). Bad names, keys and values raise before anything compiles."""
+    an sbtm/pinn/wgf run there). Bad names, keys and values raise before anything compiles."""
     m = METHODS.factory(method)  # unknown: KeyError listing the methods
     cfg = make_config(method, config, overrides)
     p = resolve_problem(problem, problem_params)
@@ -123,7 +123,7 @@ def compare(problem: FokkerPlanckProblem | str, methods: Mapping[str, Sequence[s
     """Solve one problem by several methods ({name: overrides, a config or None}) and return (one table with a
     `method` column, the solutions). With `out`, each method writes to out/<method> and the joint table to
     out/table.csv (figures comparing them with `plot=True`); `resume=True` continues (or reuses) the runs
-    there that have run directories (sbtm, pinn). Every config is validated before any solve."""
+    there that have run directories (sbtm, pinn, wgf). Every config is validated before any solve."""
     p = resolve_problem(problem, problem_params)
     configs = {}
     for name, spec in methods.items():

@@ -3,6 +3,7 @@
 Pure functions of a parameter pytree (`PSI`, built from a `PsiConfig`):
 
 - `relu_mlp`: the paper's ReLU network (§6: 6 hidden layers of width 20); ∇ψ is piecewise constant.
+- `quadratic_relu`: the sum of both (beyond the paper): affine displacement fields exactly, plus corrections.
 - `quadratic`: ψ(y) = ½yᵀSy + cᵀy with S = (M + Mᵀ)/2. Linear in its parameters (`linear = True`), so the inner
   least-squares problem has an exact solution (`inner_solver: lstsq`); for a Gaussian ρ_θ and an affine
   displacement it contains the exact L²(ρ_θ) projection onto gradient fields (paper 004 Remark 7).
@@ -20,7 +21,7 @@ import jax.numpy as jnp
 from pinnflow.core.config import Section, check_name, check_positive_ints
 from pinnflow.core.registry import Registry
 
-__all__ = ["Psi", "PsiConfig", "PSI", "ReluMLP", "Quadratic", "make_psi"]
+__all__ = ["Psi", "PsiConfig", "PSI", "ReluMLP", "Quadratic", "QuadraticPlusReluMLP", "make_psi"]
 
 Params = Any
 
@@ -74,6 +75,24 @@ class Quadratic:
         return 0.5 * y @ (S @ y) + params["c"] @ y
 
 
+@dataclass(frozen=True)
+class QuadraticPlusReluMLP:
+    """ψ = quadratic + ReLU network (beyond the paper): ∇ψ holds every affine field exactly (the displacement
+    of a Gaussian) plus the ReLU network's piecewise-constant corrections."""
+
+    dim: int
+    width: int = 20
+    depth: int = 6
+    linear: bool = False
+
+    def init(self, key: jax.Array) -> Params:
+        return {"quadratic": Quadratic(self.dim).init(key), "mlp": ReluMLP(self.dim, self.width, self.depth).init(key)}
+
+    def apply(self, params: Params, y: jax.Array) -> jax.Array:
+        return (Quadratic(self.dim).apply(params["quadratic"], y)
+                + ReluMLP(self.dim, self.width, self.depth).apply(params["mlp"], y))
+
+
 PSI: Registry[Psi] = Registry("psi network")
 
 
@@ -99,6 +118,11 @@ def _relu_mlp(d: int, cfg: PsiConfig) -> Psi:
 def _quadratic(d: int, cfg: PsiConfig) -> Psi:
     del cfg
     return Quadratic(d)
+
+
+@PSI.register(name="quadratic_relu")
+def _quadratic_relu(d: int, cfg: PsiConfig) -> Psi:
+    return QuadraticPlusReluMLP(d, cfg.width, cfg.depth)
 
 
 def make_psi(d: int, cfg: PsiConfig) -> Psi:
