@@ -233,8 +233,10 @@ def run_rosenbrock(budget: str, progress=None) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------------------------- compare
 
-def run_compare(budget: str, progress=None) -> dict[str, pd.DataFrame]:
-    """wgf, sbtm, pinn and sde on each problem of `compare.yaml` (experiments.paper000's runner); adds the
+def run_compare(budget: str, progress=None, methods: list[str] | None = None,
+                only: list[str] | None = None) -> dict[str, pd.DataFrame]:
+    """wgf, sbtm, pinn and sde on each problem of `compare.yaml` (experiments.paper000's runner; `methods`: a
+    subset to (re)run, the others' earlier results are joined; `only`: a subset of the experiments); adds the
     absolute errors ‖µ̂ − µ‖ and ‖Σ̂ − Σ‖_F from the relative ones for every method."""
     import problems.fokker_planck as F
     from experiments import paper000
@@ -242,7 +244,9 @@ def run_compare(budget: str, progress=None) -> dict[str, pd.DataFrame]:
     spec = load_yaml(CONFIGS / "compare.yaml")
     tables = {}
     for name in spec["experiments"]:
-        table, _ = paper000.run(name, budget, progress=progress, configs=CONFIGS, results=RESULTS)
+        if only and name not in only:
+            continue
+        table, _ = paper000.run(name, budget, methods=methods, progress=progress, configs=CONFIGS, results=RESULTS)
         sub = load_yaml(CONFIGS / f"{name}.yaml")
         problem = F.get(sub["problem"], **dict(sub.get("problem_params") or {}))
         scale_m = np.array([float(np.sqrt(np.trace(np.asarray(problem.cov(t))))) for t in table["t"]])
@@ -299,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m experiments.paper004", description=__doc__.split("\n")[0])
     p.add_argument("what", choices=["moments", "styblinski", "rosenbrock", "compare", "report"])
     p.add_argument("--budget", default="cpu")
+    p.add_argument("--methods", nargs="*", help="compare: a subset of the methods to (re)run")
+    p.add_argument("--only", nargs="*", help="compare: a subset of the experiments of compare.yaml")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     progress = False if args.quiet else None
@@ -309,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.what == "rosenbrock":
         print(run_rosenbrock(args.budget, progress).to_string(index=False))
     elif args.what == "compare":
-        for name, t in run_compare(args.budget, progress).items():
+        for name, t in run_compare(args.budget, progress, args.methods, args.only).items():
             print(name)
             print(t.to_string(index=False))
     print(write_report(args.budget))

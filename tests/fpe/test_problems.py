@@ -26,6 +26,7 @@ def exact_cases():
         "ou_d2": F.get("ou"),
         "ou_d10": F.get("ou", d=10),
         "harmonic_trap_N5": F.get("harmonic_trap", N=5),
+        "quadratic_10d": F.get("quadratic_10d", beta=0.6),
     }
 
 
@@ -35,14 +36,15 @@ def cases():
         return exact_cases()
 
 
-def test_registry_lists_the_four_problems():
-    assert F.names() == ["active_swimmer", "harmonic_trap", "ou", "soft_spheres"]
+def test_registry_lists_the_problems():
+    assert F.names() == ["active_swimmer", "harmonic_trap", "ou", "quadratic", "quadratic_10d", "quadratic_aniso",
+                         "rosenbrock", "soft_spheres", "styblinski_tang"]
     import problems
 
     assert problems.fokker_planck.get("ou").dim == 2
 
 
-@pytest.mark.parametrize("case", ["ou_d2", "ou_d10", "harmonic_trap_N5"])
+@pytest.mark.parametrize("case", ["ou_d2", "ou_d10", "harmonic_trap_N5", "quadratic_10d"])
 def test_exact_log_density_solves_the_fpe(cases, case):
     """log_fp(log ρ, b, σ) = 0 with σσᵀ = 2D (pinnflow's dX = b dt + σ dW) at random points and times."""
     p = cases[case]
@@ -64,7 +66,7 @@ def test_exact_log_density_solves_the_fpe(cases, case):
     assert np.min(np.abs(wrong)) > 1e-3, (case, ts, wrong)
 
 
-@pytest.mark.parametrize("case", ["ou_d2", "ou_d10", "harmonic_trap_N5"])
+@pytest.mark.parametrize("case", ["ou_d2", "ou_d10", "harmonic_trap_N5", "quadratic_10d"])
 def test_moments_solve_the_moment_odes(cases, case):
     """The drift is affine, b(x, t) = A x + f(t): dm/dt = b(m, t), dC/dt = AC + CAᵀ + 2D (central differences)."""
     p = cases[case]
@@ -80,7 +82,7 @@ def test_moments_solve_the_moment_odes(cases, case):
         assert np.linalg.eigvalsh(np.asarray(C)).min() > 0
 
 
-@pytest.mark.parametrize("case", ["ou_d2", "ou_d10", "harmonic_trap_N5"])
+@pytest.mark.parametrize("case", ["ou_d2", "ou_d10", "harmonic_trap_N5", "quadratic_10d"])
 def test_exact_fields_are_consistent(cases, case):
     """score = ∇ log ρ, entropy = ½ log det(2πe C), log ρ is the Gaussian N(mean, cov), t = 0 gives ρ0."""
     p = cases[case]
@@ -210,5 +212,18 @@ def test_registered_factories_reject_bad_input_naming_the_problem():
     with pytest.raises(ValueError, match=r"Fokker-Planck problem 'harmonic_trap': .*positive semi-definite"):
         F.get("harmonic_trap", D=-0.25)
     with pytest.raises(KeyError, match=r"unknown Fokker-Planck problem 'harmonic'; available: active_swimmer, "
-                                       r"harmonic_trap, ou, soft_spheres"):
+                                       r"harmonic_trap, ou, quadratic, .*soft_spheres"):
         F.get("harmonic")
+
+
+def test_quadratic_10d_block_a_is_the_corrected_solution(cases):
+    """Paper 004 §6.1.2 (errata): Σ_A⁻¹ has eigenvalue 4 along (1, 1), so µ1 = µ2 = 1 − e^{−4t} and
+    Σ_A(t) = Σ_A + (3/8)e^{−8t}𝟙𝟙ᵀ (β = 1); the printed f(t) and 1 − e^{−t} are wrong."""
+    p = F.get("quadratic_10d")
+    for t in (0.1, 0.7, 2.0):
+        m, C = np.asarray(p.mean(t)), np.asarray(p.cov(t))
+        np.testing.assert_allclose(m[:2], 1 - np.exp(-4 * t), rtol=1e-10)
+        np.testing.assert_allclose(C[:2, :2], [[5 / 8, -3 / 8], [-3 / 8, 5 / 8]] + 3 / 8 * np.exp(-8 * t),
+                                   rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(m[4:6], [1 - np.exp(-t), 2 * (1 - np.exp(-4 * t))], rtol=1e-10)
+        np.testing.assert_allclose(np.diag(C)[4:6], [1.0, (1 + 3 * np.exp(-8 * t)) / 4], rtol=1e-10)
