@@ -39,7 +39,9 @@ class SchemeConfig(Section):
     problem's). Per time step, `m_out` outer steps, each after `m_in` inner steps (`inner_solver`: a name in
     `OPTIMIZERS` at rate `lr_in`, or `lstsq` for a ψ linear in its parameters). `batch`: K_in = K_out (null:
     max{1000, 300d}); `eps`: the rescaling of Remark 9 (null: `lr_out`). `warm_start`: ψ and both optimiser
-    states carry over between time steps (false: reset at each step)."""
+    states carry over between time steps (false: reset at each step). `outer_decay` (beyond the paper): the
+    outer rate falls geometrically within each time step from `lr_out` to `lr_out · outer_decay` (1: constant,
+    the paper's), so that the outer steps settle on the proximal point instead of moving ~lr_out each."""
 
     kind: str = "semi_implicit"
     h: float = 0.005
@@ -53,6 +55,7 @@ class SchemeConfig(Section):
     optimizer: str = "adam"
     inner_solver: str = "adam"
     warm_start: bool = True
+    outer_decay: float = 1.0
 
     def validate(self, where: str = "scheme.") -> None:
         check_name(SCHEMES, self.kind, f"{where}kind")
@@ -66,6 +69,8 @@ class SchemeConfig(Section):
         need(is_positive(self.lr_out), f"{where}lr_out", f"must be > 0, got {self.lr_out!r}")
         need(is_positive(self.lr_in), f"{where}lr_in", f"must be > 0, got {self.lr_in!r}")
         need(self.eps is None or is_positive(self.eps), f"{where}eps", f"must be > 0 or null, got {self.eps!r}")
+        need(is_positive(self.outer_decay) and self.outer_decay <= 1, f"{where}outer_decay",
+             f"must be in (0, 1], got {self.outer_decay!r}")
 
     def batch_size(self, d: int) -> int:
         """K_in = K_out: `batch`, or max{1000, 300d} (paper 004 Remark 10)."""

@@ -86,6 +86,7 @@ class Scheme:
     kind: str
     warm_start: bool
     draw: Draw
+    outer_decay: float = 1.0
 
     def init(self, theta: Params, lam: Params, key: jax.Array, t: float = 0.0) -> WGFState:
         return WGFState(theta, lam, self.outer.init(theta), self.inner.init(lam), key, jnp.asarray(t))
@@ -152,7 +153,11 @@ def _semi_implicit(s: Scheme, state: WGFState) -> tuple[WGFState, dict]:
         lam = jax.tree.map(jnp.zeros_like, lam) if s.inner_solver == "lstsq" else lam
         opt_out, opt_in = s.outer.init(theta0), s.inner.init(lam)
 
-    def outer(c, k):
+    # outer step j is scaled by outer_decay^(j / (M_out − 1)): 1 keeps the paper's constant rate
+    scale = s.outer_decay ** (jnp.arange(s.m_out) / max(s.m_out - 1, 1))
+
+    def outer(c, kj):
+        k, factor = kj
         theta, lam, opt_out, opt_in = c
         k_in, k_out = jax.random.split(k)
         lam, opt_in, inner = s.fit_psi(lam, opt_in, theta, theta0, k_in)
@@ -160,10 +165,11 @@ def _semi_implicit(s: Scheme, state: WGFState) -> tuple[WGFState, dict]:
         g_psi = jax.lax.stop_gradient(s.grad_psi(lam, s.model.push(theta0, z)[0]))
         loss, g = jax.value_and_grad(s.surrogate)(theta, g_psi, z)
         upd, opt_out = s.outer.update(g, opt_out, theta)
+        upd = jax.tree.map(lambda u: factor.astype(u.dtype) * u, upd)
         return (optax.apply_updates(theta, upd), lam, opt_out, opt_in), (loss, inner)
 
     (theta, lam, opt_out, opt_in), (loss, inner) = jax.lax.scan(
-        outer, (theta0, lam, opt_out, opt_in), jax.random.split(k_steps, s.m_out))
+        outer, (theta0, lam, opt_out, opt_in), (jax.random.split(k_steps, s.m_out), scale))
     new = WGFState(theta, lam, opt_out, opt_in, key, state.t + s.h)
     return new, {"loss": loss[-1], "inner_loss": inner[-1], "t": new.t}
 

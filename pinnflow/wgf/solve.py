@@ -80,7 +80,8 @@ def build(problem: FokkerPlanckProblem, config: WGFConfig, draw=None) -> Scheme:
                   m_out=sc.m_out, m_in=sc.m_in, batch=sc.batch_size(d), eps=sc.rescale,
                   outer=OPTIMIZERS.factory(sc.optimizer)(sc.lr_out),
                   inner=INNER_SOLVERS.factory(sc.inner_solver)(sc.lr_in), inner_solver=sc.inner_solver,
-                  kind=sc.kind, warm_start=bool(sc.warm_start), draw=draw or standard_normal(d))
+                  kind=sc.kind, warm_start=bool(sc.warm_start), draw=draw or standard_normal(d),
+                  outer_decay=float(sc.outer_decay))
 
 
 def check_inputs(problem: FokkerPlanckProblem, config: WGFConfig, theta0: Any = None) -> None:

@@ -33,7 +33,9 @@ def test_registry_has_table_1():
         losses.get("nope")
 
 
-@pytest.mark.parametrize("loss", losses.names())
+# log_ce also trains in the resume, trajectory-collocation, CLI and Gauss-Newton tests: its case here is slow
+@pytest.mark.parametrize("loss", [pytest.param(n, marks=pytest.mark.slow) if n == "log_ce" else n
+                                  for n in losses.names()])
 def test_every_loss_trains_and_evaluates(loss):
     run = pf.train(target(), small_config(loss), progress=False)
     h = run.history
