@@ -24,7 +24,7 @@ def test_identity_flow_free_energy():
         s = build(p, WGFConfig().override(["flow.layers=6"]))
         theta = s.model.flow.init(jax.random.PRNGKey(0))
         z = jax.random.normal(jax.random.PRNGKey(1), (50_000, 10))
-        H = float(s.model.free_energy(theta, z, p.potential, p.beta))
+        H = float(jax.jit(lambda th, z: s.model.free_energy(th, z, p.potential, p.beta))(theta, z))
         terms = jax.vmap(p.potential)(z) + 0.7 * (-0.5 * jnp.sum(z**2, 1) - 5 * math.log(2 * math.pi))
         assert abs(H - float(jnp.mean(terms))) < 1e-9  # on the same draw: V + β log p, nothing else
         P = np.linalg.inv(p.info["Sigma"])
