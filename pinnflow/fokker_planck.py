@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["FokkerPlanckProblem", "Diffusion", "psd_sqrt", "potential_problem"]
+__all__ = ["FokkerPlanckProblem", "Diffusion", "psd_sqrt", "potential_problem", "check_beta"]
 
 # the same field types as pinnflow.pde.diffusion (not imported: this module sits at layer 0, like target.py)
 ScalarField = Callable[[jax.Array, jax.Array], jax.Array]  # (x (d,), t) -> ()
@@ -280,17 +280,23 @@ class FokkerPlanckProblem:
                 f"particles={self.particles}, exact={exact})")
 
 
-def potential_problem(name: str, dim: int, potential: Callable[[jax.Array], jax.Array], beta: float, T: float,
-                      log_rho0: LogDensity0, sample0: Sampler, **exact) -> FokkerPlanckProblem:
-    """∂_tρ = ∇·(ρ∇V) + βΔρ (paper 004 eq. 5; the law of dX = −∇V dt + √(2β) dW): a `FokkerPlanckProblem` with
-    drift −∇V, D = β and `potential = V`. `exact`: any of the optional fields (mean, cov, log_rho, score,
-    entropy, score0, info). Raises `ValueError` for β ≤ 0 or a V that is not finite at samples of ρ0."""
+def check_beta(name: str, beta) -> float:
+    """β as a float; `ValueError` naming the problem unless it is a finite number > 0."""
     try:
         beta = float(beta)
     except (TypeError, ValueError):
         raise ValueError(f"Fokker-Planck problem {name!r}: beta must be a positive number, got {beta!r}") from None
     if not (np.isfinite(beta) and beta > 0):
         raise ValueError(f"Fokker-Planck problem {name!r}: beta must be finite and > 0, got {beta!r}")
+    return beta
+
+
+def potential_problem(name: str, dim: int, potential: Callable[[jax.Array], jax.Array], beta: float, T: float,
+                      log_rho0: LogDensity0, sample0: Sampler, **exact) -> FokkerPlanckProblem:
+    """∂_tρ = ∇·(ρ∇V) + βΔρ (paper 004 eq. 5; the law of dX = −∇V dt + √(2β) dW): a `FokkerPlanckProblem` with
+    drift −∇V, D = β and `potential = V`. `exact`: any of the optional fields (mean, cov, log_rho, score,
+    entropy, score0, info). Raises `ValueError` for β ≤ 0 or a V that is not finite at samples of ρ0."""
+    beta = check_beta(name, beta)
     grad_v = jax.grad(potential)
 
     def drift(x: jax.Array, t) -> jax.Array:

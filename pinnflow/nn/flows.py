@@ -60,6 +60,17 @@ class Flow(Protocol):
     def check(self, params: Params) -> None: ...
 
 
+def _check_arrays(kind: str, params: Params, shapes: dict[str, tuple[int, ...]]) -> None:
+    """Each named array of `params` present, of its shape and finite; `ValueError` naming the first that is not."""
+    for nm, shape in shapes.items():
+        if nm not in params:
+            raise ValueError(f"{kind} flow parameters lack {nm!r} (need {', '.join(shapes)})")
+        if np.shape(params[nm]) != shape:
+            raise ValueError(f"{kind} flow parameter {nm} has shape {np.shape(params[nm])}, expected {shape}")
+        if not np.all(np.isfinite(np.asarray(params[nm]))):
+            raise ValueError(f"{kind} flow parameter {nm} is not finite")
+
+
 def _softplus(a):
     return jnp.logaddexp(a, 0.0)
 
@@ -112,13 +123,7 @@ class PlanarFlow:
 
     def check(self, params: Params) -> None:
         K, d = self.layers, self.dim
-        for nm, shape in (("w", (K, d)), ("u", (K, d)), ("b", (K,))):
-            if nm not in params:
-                raise ValueError(f"planar flow parameters lack {nm!r} (need w, u, b)")
-            if np.shape(params[nm]) != shape:
-                raise ValueError(f"planar flow parameter {nm} has shape {np.shape(params[nm])}, expected {shape}")
-            if not np.all(np.isfinite(np.asarray(params[nm]))):
-                raise ValueError(f"planar flow parameter {nm} is not finite")
+        _check_arrays("planar", params, {"w": (K, d), "u": (K, d), "b": (K,)})
 
 
 def planar_params(w, u_hat, b) -> Params:
@@ -158,13 +163,7 @@ class AffineFlow:
 
     def check(self, params: Params) -> None:
         d = self.dim
-        for nm, shape in (("A", (d, d)), ("c", (d,))):
-            if nm not in params:
-                raise ValueError(f"affine flow parameters lack {nm!r} (need A, c)")
-            if np.shape(params[nm]) != shape:
-                raise ValueError(f"affine flow parameter {nm} has shape {np.shape(params[nm])}, expected {shape}")
-            if not np.all(np.isfinite(np.asarray(params[nm]))):
-                raise ValueError(f"affine flow parameter {nm} is not finite")
+        _check_arrays("affine", params, {"A": (d, d), "c": (d,)})
         s = np.linalg.svd(np.asarray(params["A"], dtype=np.float64), compute_uv=False)
         if s[-1] <= 1e-12 * max(s[0], 1e-300):
             raise ValueError(f"affine flow is not invertible: A is singular (smallest singular value {s[-1]:.3g})")

@@ -38,10 +38,11 @@ class SchemeConfig(Section):
     `flat`, the parameter gradient flow θ̇ = −∇H of Fig. 16). `h`: time step; `T`: horizon (null: the
     problem's). Per time step, `m_out` outer steps, each after `m_in` inner steps (`inner_solver`: a name in
     `OPTIMIZERS` at rate `lr_in`, or `lstsq` for a ψ linear in its parameters). `batch`: K_in = K_out (null:
-    max{1000, 300d}); `eps`: the rescaling of Remark 9 (null: `lr_out`). `warm_start`: ψ and both optimiser
-    states carry over between time steps (false: reset at each step). `outer_decay` (beyond the paper): the
-    outer rate falls geometrically within each time step from `lr_out` to `lr_out · outer_decay` (1: constant,
-    the paper's), so that the outer steps settle on the proximal point instead of moving ~lr_out each."""
+    max{1000, 300d}); `eps`: the rescaling of Remark 9 (null: `lr_out`). `warm_start`: both optimiser states
+    carry over between time steps (false: reset at each step); ψ always starts from the last step's λ.
+    `outer_decay` (beyond the paper): the outer rate falls geometrically within each time step from `lr_out` to
+    `lr_out · outer_decay` (1: constant, the paper's), so that the outer steps settle on the proximal point
+    instead of moving ~lr_out each."""
 
     kind: str = "semi_implicit"
     h: float = 0.005

@@ -49,12 +49,12 @@ class PushForward:
         """`point` over a batch z (n, d): (n, d) samples of ρ_θ and their (n,) log-densities."""
         return jax.vmap(self.point, in_axes=(None, 0))(params, z)
 
-    def free_energy_terms(self, params: Params, z: jax.Array, V, beta: float) -> tuple[jax.Array, jax.Array]:
+    def free_energy_terms(self, params: Params, z: jax.Array, V) -> tuple[jax.Array, jax.Array]:
         """Per-sample (V(T_θ z), log ρ_θ(T_θ z)) over a batch z (n, d); H = mean(V) + β mean(log ρ)."""
         y, log_rho = self.push(params, z)
         return jax.vmap(V)(y), log_rho
 
     def free_energy(self, params: Params, z: jax.Array, V, beta: float) -> jax.Array:
         """The Monte-Carlo estimate of H(θ) over the reference batch z (paper 004 eq. 40 with the factor β)."""
-        v, log_rho = self.free_energy_terms(params, z, V, beta)
+        v, log_rho = self.free_energy_terms(params, z, V)
         return jnp.mean(v) + beta * jnp.mean(log_rho)

@@ -150,7 +150,6 @@ def _semi_implicit(s: Scheme, state: WGFState) -> tuple[WGFState, dict]:
     key, k_steps = jax.random.split(state.key)
     lam, opt_out, opt_in = state.lam, state.opt_out, state.opt_in
     if not s.warm_start:
-        lam = jax.tree.map(jnp.zeros_like, lam) if s.inner_solver == "lstsq" else lam
         opt_out, opt_in = s.outer.init(theta0), s.inner.init(lam)
 
     # outer step j is scaled by outer_decay^(j / (M_out − 1)): 1 keeps the paper's constant rate

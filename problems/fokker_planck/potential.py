@@ -24,7 +24,7 @@ import numpy as np
 from scipy.linalg import block_diag
 
 from pinnflow.distributions import normal_log_prob
-from pinnflow.fokker_planck import FokkerPlanckProblem, potential_problem
+from pinnflow.fokker_planck import FokkerPlanckProblem, check_beta, potential_problem
 from problems.fokker_planck import register
 from problems.fokker_planck.ou import ou
 
@@ -64,12 +64,7 @@ def quadratic(d: int = 2, mu: Sequence[float] | np.ndarray | None = None,
         raise ValueError(f"Fokker-Planck problem {name!r}: Sigma must be finite and symmetric")
     if np.linalg.eigvalsh(S).min() <= 0:
         raise ValueError(f"Fokker-Planck problem {name!r}: Sigma must be positive definite")
-    try:
-        beta = float(beta)
-    except (TypeError, ValueError):
-        raise ValueError(f"Fokker-Planck problem {name!r}: beta must be a positive number, got {beta!r}") from None
-    if not (np.isfinite(beta) and beta > 0):
-        raise ValueError(f"Fokker-Planck problem {name!r}: beta must be finite and > 0, got {beta!r}")
+    beta = check_beta(name, beta)
     P = np.linalg.inv(S)
     P = 0.5 * (P + P.T)
     m0 = np.zeros(d) if m0 is None else np.asarray(m0, dtype=np.float64)
