@@ -25,6 +25,7 @@ from pinnflow.optim.adam import OptimConfig
 from pinnflow.optim.gauss_newton import GaussNewtonConfig
 from pinnflow.pinn import losses
 from pinnflow.pinn.collocation import CollocationConfig
+from pinnflow.pinn.parametrisations import DRIFT_OFFSETS
 from pinnflow.pinn.sampling import SamplerConfig
 
 __all__ = ["Config", "ConfigError", "NetworkConfig", "OptimConfig", "CollocationConfig", "SamplerConfig",
@@ -47,6 +48,7 @@ class Config(ConfigBase):
     alpha: float = 1.0  # weight of the HJB term (sb, ot; eqs. 22-23)
     prior_std: float = 1.0
     z_init: float | str = 0.0  # initial z of eq. (10): a number, or "prior_is" (a prior importance-sampling log Z)
+    drift_offset: str = "none"  # a name in pinnflow.pinn.parametrisations.DRIFT_OFFSETS (SDE losses)
     operator: str = "auto"  # trace backend, a name in pinnflow.operators.BACKENDS
     hutchinson_probes: int = 1
     seed: int = 0
@@ -66,6 +68,7 @@ class Config(ConfigBase):
         check_name(losses.REGISTRY, self.loss, "loss")
         need(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}, got {self.precision!r}")
         check_name(BACKENDS, self.operator, "operator")
+        check_name(DRIFT_OFFSETS, self.drift_offset, "drift_offset")
         need(is_positive_int(self.hutchinson_probes), "hutchinson_probes", "must be a positive integer")
         need(self.T is None or is_positive(self.T), "T", f"must be > 0, got {self.T}")
         need(self.sigma is None or is_number(self.sigma) and self.sigma >= 0, "sigma",

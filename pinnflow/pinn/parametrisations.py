@@ -10,6 +10,16 @@ the same marginals (μ itself, or the probability-flow drift of paper 003 eq. 66
   no z, and the prior is not enforced: V(·, T) is exact, V(·, 0) is left to the PDE, the prior being only
   its starting guess); μ = σσᵀ∇V − f with the VP drift f = −(σ²/2) x.
 - `potential` (sb, ot): learn Φ, φ, z; μ = ∇Φ, V is eq. (10).
+
+A *drift offset* (`DRIFT_OFFSETS`, config key `drift_offset`) adds a fixed field to the learned drift of the
+`general`, `anneal` and `potential` parametrisations. `none` is the paper's μ = network. `langevin` is
+μ = (σ²/2)∇V_ref + network with V_ref(x, t) = (t/T) log ρ(x) + (1 − t/T) log p_prior(x), the geometric path
+(for `potential`: Φ = (σ²/2)V_ref + network, so μ = ∇Φ stays a gradient). The function class is unchanged
+(any μ is an offset plus something); what changes is the probability-flow drift of eq. (66):
+μ − (σ²/2)∇V = network − (σ²/2)(t/T)(1 − t/T)∇φ (z does not depend on x). The target's score, which grows
+like |x|³ on many-well and which a network cancels only inside the collocation box, is no longer in it, so
+probability-flow particles cannot run away. With σ = 0 the offset is zero. It is the choice of eq. (57)'s
+setting (μ̃ = ½σσᵀ∇V + ∇φ, [69]) with the fixed reference path in place of the learned V.
 """
 
 from __future__ import annotations
@@ -38,6 +48,8 @@ __all__ = [
     "Learned",
     "GaussianPrior",
     "boundary_V",
+    "DRIFT_OFFSETS",
+    "reference_V",
 ]
 
 ScalarField = Callable[[jax.Array, jax.Array], jax.Array]
@@ -77,6 +89,50 @@ def boundary_V(log_rho, log_prior, T: float, phi=None, z=None) -> ScalarField:
     return V
 
 
+def reference_V(log_rho, log_prior, T: float) -> ScalarField:
+    """The geometric path V_ref(x, t) = (t/T) log ρ(x) + (1 − t/T) log p_prior(x) (eq. 10 with φ = z = 0)."""
+    return boundary_V(log_rho, log_prior, T)
+
+
+# ---- drift offsets ------------------------------------------------------------------------------------
+
+DRIFT_OFFSETS: Registry = Registry("drift offset")
+"""name -> factory(setup) -> the scalar field U whose gradient is added to the learned drift (None: nothing)."""
+
+
+@DRIFT_OFFSETS.register(name="none")
+def _no_offset(s: Setup):
+    """The paper's parametrisation: μ (or Φ) is the network."""
+    return None
+
+
+@DRIFT_OFFSETS.register(name="langevin")
+def _langevin_offset(s: Setup):
+    """U = (σ²/2) V_ref: μ = ∇U + network, an annealed-Langevin drift towards the geometric path."""
+    if s.sigma == 0:
+        return None
+    V_ref = reference_V(s.target.log_density, s.prior.log_prob, s.T)
+    c = 0.5 * s.sigma**2
+    return lambda x, t: c * V_ref(x, t)
+
+
+def _offset(s: Setup):
+    return DRIFT_OFFSETS.factory(s.drift_offset)(s)
+
+
+def _add_gradient(mu: VectorField, U) -> VectorField:
+    if U is None:
+        return mu
+    gU = jax.grad(U)
+    return lambda x, t: mu(x, t) + gU(x, t)
+
+
+def _add_scalar(Phi: ScalarField, U) -> ScalarField:
+    if U is None:
+        return Phi
+    return lambda x, t: Phi(x, t) + U(x, t)
+
+
 # ---- fields and parametrisations ----------------------------------------------------------------------
 
 
@@ -102,6 +158,7 @@ class Setup:
     sigma: float
     network: NetworkConfig
     z_init: float = 0.0  # initial value of the constant z of eq. (10)
+    drift_offset: str = "none"  # a name in DRIFT_OFFSETS
 
 
 class Learned(nnx.Module):
@@ -168,7 +225,8 @@ def _general_init(s: Setup, rngs):
 
 def _general_fields(m: Learned, s: Setup) -> Fields:
     V = boundary_V(s.target.log_density, s.prior.log_prob, s.T, phi=m.phi, z=m.z)
-    return Fields(V=V, drift=m.mu, sigma=s.sigma, flow=_flow(m.mu, V, s.sigma), log_z=m.z)
+    mu = _add_gradient(m.mu, _offset(s))
+    return Fields(V=V, drift=mu, sigma=s.sigma, flow=_flow(mu, V, s.sigma), log_z=m.z)
 
 
 def _anneal_init(s: Setup, rngs):
@@ -182,7 +240,8 @@ def _anneal_init(s: Setup, rngs):
 def _anneal_fields(m: Learned, s: Setup) -> Fields:
     z = lambda t: m.z(None, t)  # noqa: E731
     V = boundary_V(s.target.log_density, s.prior.log_prob, s.T, phi=None, z=z)
-    return Fields(V=V, drift=m.mu, sigma=s.sigma, flow=_flow(m.mu, V, s.sigma), log_z=z)
+    mu = _add_gradient(m.mu, _offset(s))
+    return Fields(V=V, drift=mu, sigma=s.sigma, flow=_flow(mu, V, s.sigma), log_z=z)
 
 
 def _score_init(s: Setup, rngs):
@@ -212,8 +271,9 @@ def _potential_init(s: Setup, rngs):
 
 def _potential_fields(m: Learned, s: Setup) -> Fields:
     V = boundary_V(s.target.log_density, s.prior.log_prob, s.T, phi=m.phi, z=m.z)
-    drift = GradientField(m.Phi)  # div μ = ΔΦ by the backend's Laplacian
-    return Fields(V=V, drift=drift, sigma=s.sigma, flow=_flow(drift, V, s.sigma), Phi=m.Phi, log_z=m.z)
+    Phi = _add_scalar(m.Phi, _offset(s))
+    drift = GradientField(Phi)  # div μ = ΔΦ by the backend's Laplacian
+    return Fields(V=V, drift=drift, sigma=s.sigma, flow=_flow(drift, V, s.sigma), Phi=Phi, log_z=m.z)
 
 
 for _p in (

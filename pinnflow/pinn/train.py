@@ -119,7 +119,7 @@ def build(target: Target, config: Config, *, abstract: bool = False
     prior = GaussianPrior(target.dim, config.prior_std)
     skip_z = abstract and config.z_init == "prior_is"
     z_init = float("nan") if skip_z else initial_log_z(target, prior, config.z_init)
-    setup = Setup(target, prior, T, sigma, config.network, z_init)
+    setup = Setup(target, prior, T, sigma, config.network, z_init, config.drift_offset)
 
     def init() -> Learned:
         return PARAMETRISATIONS.get(loss.parametrisation).init(setup, nnx.Rngs(config.seed))
