@@ -12,6 +12,11 @@ A budget (`experiments/configs/reproduce/<name>.yaml`, or any path) has the sect
 Each section may have `methods: {<method>: {...}}` and `problems: {<problem>: {...}}` sub-sections applied
 on top (and nested: `problems.<p>.methods.<m>`). Later layers win:
 section < its methods < its problems < tables.<t>.section < its methods < its problems.
+
+A layer may name a recipe, `recipe: gmm_log_fp`: a `pinnflow.Config` YAML in `experiments/configs/recipes/`,
+or a YAML path relative to that folder. Its keys come first in that layer, the layer's own keys on top.
+`problem`, `loss` and `seed` of the recipe are left out (the cell sets them). The recipe's contents, not its
+name, enter the cell's inputs, so a changed recipe recomputes its cells.
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ import yaml
 
 from pinnflow.core.config import coerce
 
-__all__ = ["BUDGETS", "Budget", "flatten", "layer"]
+__all__ = ["BUDGETS", "RECIPES", "Budget", "flatten", "layer", "recipe_layer"]
 
 BUDGETS = Path(__file__).parents[1] / "configs" / "reproduce"
+RECIPES = Path(__file__).parents[1] / "configs" / "recipes"
+CELL_KEYS = ("problem", "loss", "seed")  # a cell's own: never taken from a recipe
 SECTIONS = ("seeds", "config", "baseline", "tables", "description")
 TABLE_SECTIONS = ("config", "baseline", "params", "seeds")
 
@@ -42,13 +49,29 @@ def flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
+def recipe_layer(ref: str) -> dict:
+    """The dotted config keys of a recipe (`experiments/configs/recipes/<ref>.yaml`, or a YAML path), without
+    the cell's own keys (`CELL_KEYS`)."""
+    path = RECIPES / (ref if Path(ref).suffix in (".yaml", ".yml") else f"{ref}.yaml")  # absolute paths stay
+    if not path.exists():
+        known = sorted(p.stem for p in RECIPES.glob("*.yaml"))
+        raise KeyError(f"unknown recipe {ref!r}; available: {', '.join(known)} or a YAML path")
+    data = coerce(yaml.safe_load(path.read_text()) or {})
+    if not isinstance(data, dict):
+        raise ValueError(f"recipe {path}: expected a mapping at top level")
+    return {k: v for k, v in flatten(data).items() if k.split(".")[0] not in CELL_KEYS}
+
+
 def layer(section: dict | None, problem: str, method: str) -> dict:
-    """A section's own keys (flattened to dotted keys), overridden by its `methods.<method>` and then its
-    `problems.<problem>` sub-sections (each layered the same way, so `problems.<p>.methods.<m>` wins)."""
+    """A section's own keys (flattened to dotted keys; a `recipe` first), overridden by its `methods.<method>`
+    and then its `problems.<problem>` sub-sections (each layered the same way, so `problems.<p>.methods.<m>`
+    wins)."""
     section = dict(section or {})
     by_problem = section.pop("problems", None) or {}
     by_method = section.pop("methods", None) or {}
-    out = flatten(section)
+    recipe = section.pop("recipe", None)
+    out = recipe_layer(recipe) if recipe else {}
+    out.update(flatten(section))
     for sub in (by_method.get(method), by_problem.get(problem)):
         if sub:
             out.update(layer(sub, problem, method))

@@ -84,9 +84,20 @@ def test_budget_layers_and_shipped_budgets(tmp_path):
     assert b.section("params", "table4", "gmm", "uniform") == {"loss_n": 64}
     cfg = pf.Config(loss="log_ce").override(b.overrides("table4", "gmm", "uniform"))
     assert (cfg.optim.steps, cfg.sampler.n_eval, cfg.alpha) == (10, 100, 2.0)
-    with pytest.raises(KeyError, match="available: cpu, paper, smoke"):
+    with pytest.raises(KeyError, match="available: cpu, paper, recipes, smoke"):
         Budget.load("nope")
-    for name in ("smoke", "cpu", "paper"):  # every cell of every table resolves to a valid Config
+    # a recipe layer: its keys first (without problem, loss, seed), the layer's own on top
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("problem: gmm\nloss: sb\nseed: 7\nalpha: 0.5\noptim: {steps: 99, lr: 0.1}\n")
+    data["config"]["methods"]["sb"] = {"recipe": str(recipe), "optim.steps": 50}
+    b = Budget.load(write_budget(tmp_path, data))
+    sec = b.section("config", "table2", "gmm", "sb")
+    assert (sec["alpha"], sec["optim.lr"], sec["optim.steps"]) == (0.5, 0.1, 50)
+    assert not {"problem", "loss", "seed"} & set(sec)
+    data["config"]["methods"]["sb"] = {"recipe": "nope"}
+    with pytest.raises(KeyError, match="unknown recipe 'nope'"):
+        Budget.load(write_budget(tmp_path, data)).section("config", "table2", "gmm", "sb")
+    for name in ("smoke", "cpu", "paper", "recipes"):  # every cell of every table resolves to a valid Config
         b = Budget.load(name)
         for table in TABLES.names():
             for cell in TABLES.get(table).cells(1):
