@@ -47,7 +47,7 @@ def run_cell(cell: Cell, ctx: Context) -> dict:
                "pretrain_steps": run.step}
         t0 = time.perf_counter()
         gn_dir = ctx.run_dir / f"{cell.problem}-pretrain-seed{cell.seed}" / FINETUNE_DIR
-        if (gn_dir / CONFIG).exists() and pf.Config.from_yaml(gn_dir / CONFIG).gn != run.config.gn:
+        if (gn_dir / CONFIG).exists() and pf.Config.from_saved(gn_dir / CONFIG).gn != run.config.gn:
             shutil.rmtree(gn_dir)  # a fine-tuning with other settings: start afresh (else resume it)
         gn = pf.gauss_newton(run, run_dir=gn_dir, resume=True, progress=ctx.progress)
         gn_seconds = float(gn.history["seconds"].iloc[-1]) if len(gn.history) else time.perf_counter() - t0

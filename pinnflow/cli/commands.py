@@ -37,7 +37,7 @@ def _cmd_train(args) -> int:
         base.append(f"loss={args.loss}")
     if args.resume and out is not None and (out / CONFIG).exists():
         # continue the saved run; --set may change what a resume allows (e.g. optim.steps to extend it)
-        saved = Config.from_yaml(out / CONFIG)
+        saved = Config.from_saved(out / CONFIG)
         config = (Config.from_yaml(args.config) if args.config else saved).override(base + list(args.set or []))
     else:
         config = (Config.from_yaml(args.config) if args.config else Config()).override(base + list(args.set or []))

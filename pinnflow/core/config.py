@@ -213,13 +213,29 @@ class ConfigBase:
 
     @classmethod
     def from_yaml(cls, path: str | Path):
+        return cls.from_dict(cls._read_yaml(path))
+
+    @classmethod
+    def from_saved(cls, path: str | Path):
+        """The config a run directory saved (`config.yaml`). Top-level keys it lacks because they were added
+        after it was written take their `legacy` value (what such runs did), not today's default."""
+        data = cls._read_yaml(path)
+        for key, value in cls.legacy.items():
+            data.setdefault(key, value)
+        return cls.from_dict(data)
+
+    @classmethod
+    def _read_yaml(cls, path: str | Path) -> dict:
         try:
             data = load_yaml(path) or {}
         except yaml.YAMLError as err:
             raise ConfigError(f"config file {path}: not valid YAML: {err}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"config file {path}: expected a mapping at top level")
-        return cls.from_dict(data)
+        return data
+
+    #: top-level key -> the value runs saved before the key existed used (read by `from_saved`)
+    legacy: typing.ClassVar[dict[str, typing.Any]] = {}
 
     def to_yaml(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))

@@ -74,7 +74,7 @@ class RunDir:
 
     def require_config(self, config: ConfigBase, may_change: tuple[str, ...] = ()) -> None:
         """The saved config must equal `config` but for `may_change`; the error names the keys that differ."""
-        saved = type(config).from_yaml(self.path / CONFIG).to_dict()
+        saved = type(config).from_saved(self.path / CONFIG).to_dict()
         diff = [k for k in changed_keys(saved, config.to_dict()) if k not in may_change]
         if diff:
             raise ConfigError(f"--resume: the config differs from the one saved in {self.path / CONFIG} "

@@ -241,7 +241,7 @@ def load_run(run_dir: str | Path, dataset: Dataset | None = None) -> DiffusionRu
     rundir = RunDir(Path(run_dir))
     if not rundir.exists():
         raise FileNotFoundError(f"no checkpoint in {rundir.path}")
-    config = DiffusionConfig.from_yaml(rundir.path / CONFIG)
+    config = DiffusionConfig.from_saved(rundir.path / CONFIG)
     if dataset is None:
         from problems import datasets
 

@@ -48,7 +48,7 @@ class Config(ConfigBase):
     alpha: float = 1.0  # weight of the HJB term (sb, ot; eqs. 22-23)
     prior_std: float = 1.0
     z_init: float | str = 0.0  # initial z of eq. (10): a number, or "prior_is" (a prior importance-sampling log Z)
-    drift_offset: str = "none"  # a name in pinnflow.pinn.parametrisations.DRIFT_OFFSETS (SDE losses)
+    drift_offset: str = "langevin"  # a name in DRIFT_OFFSETS (SDE losses; "none": the paper's μ = network)
     operator: str = "auto"  # trace backend, a name in pinnflow.operators.BACKENDS
     hutchinson_probes: int = 1
     seed: int = 0
@@ -61,6 +61,7 @@ class Config(ConfigBase):
     gn: GaussNewtonConfig = field(default_factory=GaussNewtonConfig)
 
     free_mappings: ClassVar[tuple[str, ...]] = ("problem_params",)
+    legacy: ClassVar[dict] = {"drift_offset": "none"}  # runs saved before the key learned μ = network
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the first invalid field."""

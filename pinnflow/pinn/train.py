@@ -267,7 +267,7 @@ def load_run(run_dir: str | Path, target: Target | None = None) -> Run:
     rundir = RunDir(Path(run_dir))
     if not rundir.exists():
         raise FileNotFoundError(f"no checkpoint in {rundir.path}")
-    config = Config.from_yaml(rundir.path / CONFIG)
+    config = Config.from_saved(rundir.path / CONFIG)
     if target is None:
         if config.problem is None and config.target is None:
             raise ValueError(f"{rundir.path}: the config names no `problem` or `target` reference; pass the "

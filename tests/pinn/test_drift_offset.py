@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import yaml
 from flax import nnx
 
 import pinnflow as pf
@@ -74,3 +75,13 @@ def test_ode_losses_are_unchanged_and_unknown_offsets_list_the_choices():
         np.testing.assert_array_equal(np.asarray(f1.drift(xj, tj)), np.asarray(f0.drift(xj, tj)))
     with pytest.raises(ConfigError, match="langevin"):
         pf.Config(drift_offset="nope")
+
+
+def test_default_is_langevin_and_runs_saved_before_the_key_load_as_none(tmp_path):
+    assert pf.Config().drift_offset == "langevin"
+    path = tmp_path / "config.yaml"
+    data = pf.Config(loss="log_fp").to_dict()
+    del data["drift_offset"]
+    path.write_text(yaml.safe_dump(data))
+    assert pf.Config.from_saved(path).drift_offset == "none"  # what such a run learned
+    assert pf.Config.from_yaml(path).drift_offset == "langevin"  # a user's config file takes the default
