@@ -45,7 +45,7 @@ class Config(ConfigBase):
     problem_params: dict = field(default_factory=dict)
     T: float | None = None
     sigma: float | None = None
-    alpha: float = 1.0  # weight of the HJB term (sb, ot; eqs. 22-23)
+    alpha: float = 1e-3  # weight of the HJB term (sb, ot; eqs. 22-23): 1e-3 trained both (issue 17), 1 lost modes
     prior_std: float = 1.0
     z_init: float | str = 0.0  # initial z of eq. (10): a number, or "prior_is" (a prior importance-sampling log Z)
     drift_offset: str = "langevin"  # a name in DRIFT_OFFSETS (SDE losses; "none": the paper's μ = network)
