@@ -146,7 +146,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("table", help=f"one of {', '.join(TABLES.names())}")
     ap.add_argument("--budget", default="smoke",
-                    help="smoke, cpu, paper (experiments/configs/reproduce/) or the path of a budget YAML")
+                    help="smoke, cpu, recipes, paper (experiments/configs/reproduce/) or the path of a budget YAML")
     ap.add_argument("--seeds", type=int, default=None, help="seeds 0..K-1 (default: the budget's `seeds`)")
     ap.add_argument("--problems", nargs="+", default=None)
     ap.add_argument("--methods", nargs="+", default=None)
