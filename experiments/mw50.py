@@ -12,9 +12,7 @@ experiments/results/mw50_recipe_search.csv.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
-import json
 import platform
 import time
 from pathlib import Path
@@ -24,6 +22,7 @@ import numpy as np
 
 import pinnflow as pf
 import problems
+from experiments.framework.search_log import append_row
 from pinnflow.pinn.finetune import FINETUNE_DIR, gauss_newton
 from pinnflow.pinn.train import CHECKPOINT, load_run
 
@@ -60,21 +59,6 @@ def row(name: str, run, m: dict, n: int, steps: int | None = None) -> dict:
             "shift": f"z_init {cfg.z_init}"}
 
 
-def append(r: dict) -> None:
-    new = not OUT.exists()
-    if new:
-        fields = list(r)
-    else:
-        with OUT.open(newline="") as f:
-            fields = next(csv.reader(f))
-    with OUT.open("a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        if new:
-            w.writeheader()
-        w.writerow(r)
-    print(json.dumps(r), flush=True)
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", required=True, help="run directory (trained or resumed there)")
@@ -101,14 +85,14 @@ def main(argv=None) -> None:
         run = pf.train(target, cfg, run_dir=run_dir)
     if not (args.gn and args.skip_adam_eval):
         m = evaluate(run, args.n_eval, cfg.seed + 1)
-        append(row(name, run, m, args.n_eval))
+        append_row(OUT, row(name, run, m, args.n_eval))
     if args.gn:
         gn_cfg = dataclasses.replace(cfg, gn=pf.Config.from_yaml(args.config).gn).override(args.gn_set)
         ft = gauss_newton(run, config=gn_cfg, run_dir=run_dir / FINETUNE_DIR, resume=True)
         m = evaluate(ft, args.n_eval, cfg.seed + 1)
         g = gn_cfg.gn
         stage = f"+GN {ft.step} steps (N={g.batch_size}, {g.solver}, eps={g.damping}, {g.precision})"
-        append(row(f"{name} {stage}", ft, m, args.n_eval, steps=run.step))
+        append_row(OUT, row(f"{name} {stage}", ft, m, args.n_eval, steps=run.step))
 
 
 if __name__ == "__main__":

@@ -14,8 +14,6 @@ wells); `mode_min`/`mode_max` are the smallest and largest shares.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import platform
 import time
 from pathlib import Path
@@ -25,6 +23,7 @@ import numpy as np
 
 import pinnflow as pf
 import problems
+from experiments.framework.search_log import append_row
 from pinnflow.pinn.train import CHECKPOINT, load_run
 
 HERE = Path(__file__).parent
@@ -81,16 +80,6 @@ def row(name: str, config_path: str, overrides: list[str], run, m: dict, n: int)
     return r
 
 
-def append(r: dict, out: Path = OUT) -> None:
-    new = not out.exists()
-    with out.open("a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
-        if new:
-            w.writeheader()
-        w.writerow(r)
-    print(json.dumps(r), flush=True)
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True, help="YAML config (problem and loss included)")
@@ -117,7 +106,7 @@ def main(argv=None) -> None:
         else:
             run = pf.train(target, cfg, run_dir=run_dir)
         m = evaluate(run, args.n_eval)
-        append(row(name, args.config, args.set, run, m, args.n_eval), Path(args.out))
+        append_row(args.out, row(name, args.config, args.set, run, m, args.n_eval), FIELDS)
 
 
 if __name__ == "__main__":

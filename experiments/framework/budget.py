@@ -52,14 +52,28 @@ def flatten(d: dict, prefix: str = "") -> dict:
 def recipe_layer(ref: str) -> dict:
     """The dotted config keys of a recipe (`experiments/configs/recipes/<ref>.yaml`, or a YAML path), without
     the cell's own keys (`CELL_KEYS`)."""
-    path = RECIPES / (ref if Path(ref).suffix in (".yaml", ".yml") else f"{ref}.yaml")  # absolute paths stay
+    path = RECIPES / (ref if _is_yaml(ref) else f"{ref}.yaml")  # absolute paths stay
     if not path.exists():
-        known = sorted(p.stem for p in RECIPES.glob("*.yaml"))
-        raise KeyError(f"unknown recipe {ref!r}; available: {', '.join(known)} or a YAML path")
+        raise _unknown("recipe", ref, RECIPES)
+    return {k: v for k, v in flatten(_read_mapping(path, "recipe")).items() if k.split(".")[0] not in CELL_KEYS}
+
+
+def _is_yaml(ref: str | Path) -> bool:
+    return Path(ref).suffix in (".yaml", ".yml")
+
+
+def _unknown(what: str, ref, folder: Path) -> KeyError:
+    """The error for a name that is not a YAML file in `folder`, listing the names that are."""
+    known = sorted(p.stem for p in folder.glob("*.yaml"))
+    return KeyError(f"unknown {what} {str(ref)!r}; available: {', '.join(known)} or a YAML path")
+
+
+def _read_mapping(path: Path, what: str) -> dict:
+    """A YAML file's top-level mapping, its values coerced (`pinnflow.core.config.coerce`)."""
     data = coerce(yaml.safe_load(path.read_text()) or {})
     if not isinstance(data, dict):
-        raise ValueError(f"recipe {path}: expected a mapping at top level")
-    return {k: v for k, v in flatten(data).items() if k.split(".")[0] not in CELL_KEYS}
+        raise ValueError(f"{what} {path}: expected a mapping at top level")
+    return data
 
 
 def layer(section: dict | None, problem: str, method: str) -> dict:
@@ -90,14 +104,11 @@ class Budget:
     def load(cls, name_or_path: str | Path) -> Budget:
         """A budget by name (`experiments/configs/reproduce/<name>.yaml`) or by path to a YAML file."""
         path = Path(name_or_path)
-        if path.suffix not in (".yaml", ".yml"):
+        if not _is_yaml(path):
             path = BUDGETS / f"{name_or_path}.yaml"
             if not path.exists():
-                known = sorted(p.stem for p in BUDGETS.glob("*.yaml"))
-                raise KeyError(f"unknown budget {str(name_or_path)!r}; available: {', '.join(known)} or a YAML path")
-        data = coerce(yaml.safe_load(path.read_text()) or {})
-        if not isinstance(data, dict):
-            raise ValueError(f"budget {path}: expected a mapping at top level")
+                raise _unknown("budget", name_or_path, BUDGETS)
+        data = _read_mapping(path, "budget")
         unknown = set(data) - set(SECTIONS)
         if unknown:
             raise ValueError(f"budget {path}: unknown sections {sorted(unknown)}; allowed: {', '.join(SECTIONS)}")
