@@ -1,10 +1,15 @@
 """Operator benchmark: Laplacian of an MLP over a batch, by backend, against the naive jax.hessian trace
-measured in the same run (and the forward pass as the hardware yardstick).
+measured in the same run (and the forward pass as the hardware yardstick), and against folx (a maintained
+forward-Laplacian library; `pip install -e .[bench]`), timed in the same process on the same network.
+
+Every Laplacian is a function of one point, mapped over the batch two ways: one `vmap` over all points, and
+(`…, slices`) `lax.map` over slices of `auto_chunk(d)` points (the slicing of pinnflow's training step on a
+CPU, `pinnflow.core.chunking`), which keeps the d × width tangents of a slice in cache.
 
     python -m experiments.bench_operators [--dims 2 5 50 200] [--batch 4096] [--reps 5]
 
-Prints a table and writes experiments/results/bench_operators.csv. Network: MLP of width 128, depth 3,
-tanh (the setting quoted in the speed issue).
+Prints a table and writes experiments/results/bench_operators.csv (`x_folx`: time over folx's time with the
+same mapping). Network: MLP of width 128, depth 3, tanh (the setting quoted in the speed issue).
 """
 
 from __future__ import annotations
@@ -20,8 +25,14 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from pinnflow.core.chunking import auto_chunk
 from pinnflow.operators import EXACT, Hutchinson
 from pinnflow.operators.forward_laplacian import value_grad_laplacian
+
+try:  # the reference forward-Laplacian library, timed in the same run (pip install -e .[bench])
+    import folx
+except ImportError:  # pragma: no cover - optional
+    folx = None
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -42,14 +53,22 @@ def mlp(key, d: int, width: int = 128, depth: int = 3):
     return f
 
 
-def operator_variants(f) -> dict:
+def operator_variants(f, chunk: int) -> dict:
     """The jitted, batched Laplacians to compare (and the forward pass)."""
+    ours = lambda x: value_grad_laplacian(f, x)[2]  # noqa: E731
+    sliced = {"forward laplacian, slices": jax.jit(lambda xs: jax.lax.map(ours, xs, batch_size=chunk))}
+    if folx is not None:
+        fl = lambda x: folx.forward_laplacian(f)(x).laplacian  # noqa: E731
+        sliced["folx forward_laplacian, slices"] = jax.jit(lambda xs: jax.lax.map(fl, xs, batch_size=chunk))
     return {
         "forward": jax.jit(jax.vmap(f)),
         "naive jax.hessian trace": jax.jit(jax.vmap(lambda x: jnp.trace(jax.hessian(f)(x)))),
         "exact (forward-over-reverse, linearize)": jax.jit(jax.vmap(lambda x: EXACT.laplacian(f, x))),
-        "forward laplacian": jax.jit(jax.vmap(lambda x: value_grad_laplacian(f, x)[2])),
+        "forward laplacian": jax.jit(jax.vmap(ours)),
         "hutchinson k=1": jax.jit(jax.vmap(lambda x, k: Hutchinson(1).laplacian(f, x, k))),
+        **({} if folx is None else
+           {"folx forward_laplacian": jax.jit(jax.vmap(lambda x: folx.forward_laplacian(f)(x).laplacian))}),
+        **sliced,
     }
 
 
@@ -74,15 +93,17 @@ def main(argv=None) -> pd.DataFrame:
         f = mlp(jax.random.PRNGKey(0), d)
         xs = jax.random.normal(jax.random.PRNGKey(1), (args.batch, d))
         keys = jax.random.split(jax.random.PRNGKey(2), args.batch)
-        variants = operator_variants(f)
+        variants = operator_variants(f, auto_chunk(d))
         times = {}
         for name, fn in variants.items():
             call_args = (xs, keys) if name.startswith("hutchinson") else (xs,)
             times[name] = timeit(fn, *call_args, reps=args.reps)
         for name, t in times.items():
-            rows.append({"d": d, "batch": args.batch, "variant": name, "seconds": t,
+            ref = "folx forward_laplacian" + (", slices" if name.endswith(", slices") else "")
+            rows.append({"d": d, "batch": args.batch, "variant": name, "seconds": t, "slice": auto_chunk(d),
                          "speedup_vs_naive": times["naive jax.hessian trace"] / t,
-                         "x_forward": t / times["forward"], "goal_x_forward": 1.3 * (d + 2)})
+                         "x_forward": t / times["forward"], "goal_x_forward": 1.3 * (d + 2),
+                         "x_folx": t / times[ref] if ref in times else float("nan")})
     df = pd.DataFrame(rows)
     df["machine"] = (f"{platform.machine()}, {len(os.sched_getaffinity(0))} of {os.cpu_count()} cpus, "
                      f"{jax.devices()[0].platform}")

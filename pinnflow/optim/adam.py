@@ -25,9 +25,14 @@ class OptimConfig(Section):
     clip_norm: float | None = 1.0
     chunk: int = 1000  # steps per compiled lax.scan call (progress/NaN checks between chunks)
     checkpoint_every: int = 5000  # steps; a multiple of `chunk`
+    # collocation points whose gradient is computed together: "auto" (16–64 by dimension on one CPU device, the
+    # whole batch on accelerators or several devices), null (the whole batch) or an integer (pinnflow.core.chunking)
+    point_chunk: int | str | None = "auto"
 
     def validate(self, where: str = "optim.") -> None:
         check_positive_ints(self, where, ("steps", "batch_size", "chunk", "checkpoint_every"))
+        need(self.point_chunk in (None, "auto") or is_positive_int(self.point_chunk), f"{where}point_chunk",
+             f"must be 'auto', null (one vmap over the batch) or a positive integer, got {self.point_chunk!r}")
         need(self.schedule_steps is None or is_positive_int(self.schedule_steps), f"{where}schedule_steps",
              f"must be a positive integer or null, got {self.schedule_steps!r}")
         need(is_positive(self.lr), f"{where}lr", f"must be > 0, got {self.lr!r}")

@@ -21,6 +21,7 @@ import optax
 import pandas as pd
 from flax import nnx
 
+from pinnflow.core.chunking import mean_value_and_grad, resolve_chunk
 from pinnflow.core.loop import TrainingDiverged, run_loop
 from pinnflow.core.parallel import DataParallel
 from pinnflow.core.precision import precision
@@ -35,11 +36,12 @@ from pinnflow.pinn.config import Config
 from pinnflow.pinn.parametrisations import PARAMETRISATIONS, Fields, GaussianPrior, Learned, Setup
 from pinnflow.target import FINITE_HINT, Target
 
-RESUMABLE = ("optim.steps", "optim.checkpoint_every")
+RESUMABLE = ("optim.steps", "optim.checkpoint_every", "optim.point_chunk")
 """Config keys a resumed run may change: extending a run (with `optim.schedule_steps` fixed, the result equals
 one uninterrupted run; with it null the horizon follows `optim.steps`, so the remaining learning rates change)."""
 
 __all__ = ["RESUMABLE", "Run", "TrainState", "train", "TrainingDiverged", "build", "make_loss_fn",
+           "make_value_and_grad", "make_point_terms",
            "make_point_residual", "load_run", "operator", "flow_of", "CHECKPOINT", "CONFIG", "HISTORY"]
 
 
@@ -129,26 +131,48 @@ def build(target: Target, config: Config, *, abstract: bool = False
     return loss, setup, domain, graphdef, params
 
 
+def make_point_terms(loss: losses.Loss, setup: Setup, graphdef: nnx.GraphDef, op: Backend):
+    """(params, x (d,), t, key) -> {term: squared residual} at one point (the unbiased product of two
+    independent estimates with a stochastic backend, `unbiased_square`)."""
+    pz = PARAMETRISATIONS.get(loss.parametrisation)
+
+    def point(params, x, t, k):
+        fields = pz.fields(nnx.merge(graphdef, params), setup)
+        return unbiased_square(lambda kk: loss.residuals(fields, x, t, op, kk), k if op.stochastic else None)
+
+    return point
+
+
 def make_loss_fn(loss: losses.Loss, setup: Setup, graphdef: nnx.GraphDef, op: Backend, alpha: float):
     """(params, x (n,d), t (n,), key) -> (total, {term: mean square}) with the loss's weights.
 
     With a stochastic backend each squared residual is the unbiased product of two independent
     estimates (`unbiased_square`)."""
-    pz = PARAMETRISATIONS.get(loss.parametrisation)
+    point = make_point_terms(loss, setup, graphdef, op)
 
     def loss_fn(params, xs, ts, key):
-        fields = pz.fields(nnx.merge(graphdef, params), setup)
-
-        def point(x, t, k):
-            return unbiased_square(lambda kk: loss.residuals(fields, x, t, op, kk), k if op.stochastic else None)
-
         keys = jax.random.split(key, xs.shape[0])
-        sq = jax.vmap(point)(xs, ts, keys)
+        sq = jax.vmap(point, in_axes=(None, 0, 0, 0))(params, xs, ts, keys)
         terms = {k: jnp.mean(v) for k, v in sq.items()}
         weights = loss.term_weights(alpha, terms)
         return sum(weights[k] * v for k, v in terms.items()), terms
 
     return loss_fn
+
+
+def make_value_and_grad(loss: losses.Loss, setup: Setup, graphdef: nnx.GraphDef, op: Backend, alpha: float,
+                        chunk: int | None = None):
+    """(params, xs, ts, key) -> ((total, {term: mean square}), ∇total): `jax.value_and_grad` of `make_loss_fn`'s
+    loss (same per-point keys), accumulated over slices of `chunk` points (None: one vmap; see
+    `pinnflow.core.chunking`)."""
+    point = make_point_terms(loss, setup, graphdef, op)
+
+    def value_and_grad(params, xs, ts, key):
+        keys = jax.random.split(key, xs.shape[0])
+        return mean_value_and_grad(point, lambda terms: loss.term_weights(alpha, terms), params, (xs, ts, keys),
+                                   chunk)
+
+    return value_and_grad
 
 
 def make_point_residual(loss: losses.Loss, setup: Setup, graphdef: nnx.GraphDef, alpha: float,
@@ -224,7 +248,8 @@ def train(target: Target, config: Config, run_dir: str | Path | None = None, res
         dp.check_batch(o.batch_size, "optim.batch_size")
         tx = make_optimizer(o)
         lr_at = learning_rate_schedule(o)
-        loss_fn = make_loss_fn(loss, setup, graphdef, operator(config), config.alpha)
+        value_and_grad = make_value_and_grad(loss, setup, graphdef, operator(config), config.alpha,
+                                             resolve_chunk(o.point_chunk, target.dim, dp.size))
         n_cache = int(round(c.trajectory_fraction * o.batch_size))
 
         def step(state: TrainState, cache):
@@ -232,7 +257,7 @@ def train(target: Target, config: Config, run_dir: str | Path | None = None, res
             xs, ts = domain.sample(k_batch, o.batch_size)
             xs, ts = mix_batch(k_mix, xs, ts, *cache, n_cache)
             xs, ts = dp.shard_batch(xs), dp.shard_batch(ts)
-            (total, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, xs, ts, k_res)
+            (total, terms), grads = value_and_grad(state.params, xs, ts, k_res)
             updates, opt_state = tx.update(grads, state.opt_state, state.params)
             new = state._replace(params=optax.apply_updates(state.params, updates), opt_state=opt_state, key=key)
             return new, {"loss": total, **terms}
