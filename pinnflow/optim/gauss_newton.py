@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from pinnflow.core.config import Section, check_name, check_positive_ints, is_positive, need
 from pinnflow.core.precision import PRECISIONS
 from pinnflow.core.registry import Registry
-from pinnflow.optim.linsolve import cg, cholesky_solve
+from pinnflow.optim.linsolve import cg, cholesky_solve, gram
 
 __all__ = ["GaussNewtonConfig", "GNState", "make_step", "choose_solver", "SOLVERS", "LINE_SEARCHES",
            "best_on_grid", "armijo", "line_search"]
@@ -104,7 +104,7 @@ def _sample_space_direction(jvp, vjp, r, g, rows: Callable, damping, x0, gn: Gau
     """δ = Jᵀ(JJᵀ + εI)⁻¹ r (Woodbury) with J formed one gradient per point, the N×N system by Cholesky."""
     del jvp, vjp, g, x0, gn
     J = rows()
-    K = J @ J.T + damping * jnp.eye(J.shape[0], dtype=J.dtype)
+    K = gram(J) + damping * jnp.eye(J.shape[0], dtype=J.dtype)
     return J.T @ cholesky_solve(K, r), jnp.asarray(0)
 
 

@@ -10,7 +10,7 @@ from jax.flatten_util import ravel_pytree
 import pinnflow as pf
 import problems
 from pinnflow.optim.gauss_newton import GaussNewtonConfig, GNState, choose_solver, line_search, make_step
-from pinnflow.optim.linsolve import cg, cholesky_solve
+from pinnflow.optim.linsolve import cg, cholesky_solve, gram
 from pinnflow.pinn.finetune import gauss_newton
 
 
@@ -73,6 +73,14 @@ def test_matrix_free_gramian_equals_dense_and_solvers_agree():
     assert 0 < int(iters) <= 200
     x_jo, _ = cg(lambda u: vjp(jvp(u))[0] + eps * u, g, maxiter=200, tol=1e-14, backend="jaxopt")
     np.testing.assert_allclose(x_jo, x_dense, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("n, blocks", [(9, 1), (9, 4), (16, 8), (5, 8)])
+def test_blocked_gram_equals_J_Jt(n, blocks):
+    J = jnp.asarray(np.random.default_rng(n).normal(size=(n, 7)))
+    K = gram(J, blocks)
+    np.testing.assert_allclose(K, J @ J.T, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(K, K.T)
 
 
 def test_line_search_never_increases_the_loss():
