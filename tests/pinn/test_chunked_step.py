@@ -35,6 +35,7 @@ def test_sliced_gradient_equals_the_vmapped_one(loss_name, op):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * scale)
 
 
+@pytest.mark.slow  # every default-suite training already runs the sliced step ("auto" on CPU)
 def test_training_with_and_without_slices_agrees():
     runs = [pf.train(target(), small_config("log_ce", 50, f"optim.point_chunk={c}"), progress=False)
             for c in ("null", "32")]
