@@ -7,7 +7,7 @@ round-off (the sums are taken in a different order).
 
 Why chunk: on a CPU the per-point work of a residual (d tangents through every layer, arrays of
 batch × d × width) vmapped over thousands of points does not fit in cache, and XLA's CPU kernels then run at
-memory speed; for a slice of ~16 points forward and backward pass stay in cache. Measured by
+memory speed; for a slice of 16–64 points forward and backward pass stay in cache. Measured by
 `experiments/bench_step.py` (the `lean_vmap_s` and `lean_s` columns). On a GPU one vmap over the batch is
 faster, and across several devices a scan would serialise the sharded batch, so `resolve_chunk("auto", …)`
 chunks only on a single CPU device.
@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 __all__ = ["auto_chunk", "resolve_chunk", "mean_value_and_grad"]
+
 
 def auto_chunk(dim: int) -> int:
     """Points per slice for "auto" on one CPU device: 2048 // d, clipped to [16, 64] (the working set of a slice
