@@ -55,19 +55,18 @@ def mlp(key, d: int, width: int = 128, depth: int = 3):
 
 def operator_variants(f, chunk: int) -> dict:
     """The jitted, batched Laplacians to compare (and the forward pass)."""
-    ours = lambda x: value_grad_laplacian(f, x)[2]  # noqa: E731
-    sliced = {"forward laplacian, slices": jax.jit(lambda xs: jax.lax.map(ours, xs, batch_size=chunk))}
+    laplacians = {"forward laplacian": lambda x: value_grad_laplacian(f, x)[2]}
     if folx is not None:
-        fl = lambda x: folx.forward_laplacian(f)(x).laplacian  # noqa: E731
-        sliced["folx forward_laplacian, slices"] = jax.jit(lambda xs: jax.lax.map(fl, xs, batch_size=chunk))
+        laplacians["folx forward_laplacian"] = lambda x: folx.forward_laplacian(f)(x).laplacian
+    vmapped = {name: jax.jit(jax.vmap(lap)) for name, lap in laplacians.items()}
+    sliced = {f"{name}, slices": jax.jit(lambda xs, lap=lap: jax.lax.map(lap, xs, batch_size=chunk))
+              for name, lap in laplacians.items()}
     return {
         "forward": jax.jit(jax.vmap(f)),
         "naive jax.hessian trace": jax.jit(jax.vmap(lambda x: jnp.trace(jax.hessian(f)(x)))),
         "exact (forward-over-reverse, linearize)": jax.jit(jax.vmap(lambda x: EXACT.laplacian(f, x))),
-        "forward laplacian": jax.jit(jax.vmap(ours)),
         "hutchinson k=1": jax.jit(jax.vmap(lambda x, k: Hutchinson(1).laplacian(f, x, k))),
-        **({} if folx is None else
-           {"folx forward_laplacian": jax.jit(jax.vmap(lambda x: folx.forward_laplacian(f)(x).laplacian))}),
+        **vmapped,
         **sliced,
     }
 

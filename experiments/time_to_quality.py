@@ -41,7 +41,7 @@ from pinnflow.pinn.finetune import lbfgs
 
 RESULTS = Path(__file__).parent / "results"
 GN_VARIANTS = {  # name -> (gn overrides, steps per evaluated segment); "gn" is the cpu budget's Table 3 setting
-    "gn": ([], 4),  # N = 4096, float64: about 20 s a step here, 16 s of it the 4096 x 4096 Gramian JJᵀ
+    "gn": ([], 4),  # N = 4096, float64: 11.5-12.6 s a step here, most of it the 4096 x 4096 Gramian JJᵀ
     "gn_n1024": (["gn.batch_size=1024"], 20),  # a Gramian 16x cheaper
     "gn_n1024_f32": (["gn.batch_size=1024", "gn.precision=float32"], 40),
 }

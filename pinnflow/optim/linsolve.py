@@ -57,8 +57,8 @@ def cholesky_solve(K: jax.Array, b: jax.Array) -> jax.Array:
 def gram(J: jax.Array, blocks: int = 8) -> jax.Array:
     """K = J Jᵀ from the lower block triangle: J's rows in `blocks` slices, each product R_i R_jᵀ (i ≥ j) once
     and its transpose for the upper triangle, b(b + 1)/2 of b² products. On CPU the smaller products also
-    run faster: N = 4096, p = 18372 in float64, 15 s against 35 s for J @ J.T (experiments/time_to_quality.py
-    context). Rows that do not split evenly go to the last slice."""
+    run faster: N = 4096, p = 18372 in float64, 15 s against 35 s for J @ J.T (one ad-hoc timing on this 2-core
+    CPU with the other core busy). Rows that do not split evenly go to the last slice."""
     n = J.shape[0]
     b = max(1, min(blocks, n))
     edges = [i * (n // b) for i in range(b)] + [n]
